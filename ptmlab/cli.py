@@ -1,0 +1,123 @@
+"""The `ptmlab` command: `doctor` checks the installation, `train` trains a preset MLM with progress and a checkpoint.
+
+Entry point declared in pyproject.toml; every failure prints a one-line reason and its fix (exit code 1), not a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import metadata
+
+from ptmlab.errors import PtmlabError
+
+PACKAGES = ["torch", "numpy", "jupyterlab", "ipywidgets", "anywidget", "plotly", "bertviz", "tokenizers", "safetensors",
+            "gensim", "scikit-learn", "tqdm", "transformers", "voila", "playwright"]
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """Print versions, device, preset and caches; check the bundled data and that an attention view renders offline."""
+    from ptmlab import runtime
+
+    ok = True
+    print("ptmlab doctor\n")
+    for name in PACKAGES:
+        print(f"  {name:<14} {_version(name)}")
+    print()
+    for key, value in runtime.describe().items():
+        print(f"  {key:<14} {value}")
+    print()
+    checks = [("real text (Wikipedia extract)", _check_wiki), ("attention view renders offline", _check_view)]
+    for label, check in checks:
+        try:
+            detail = check()
+            print(f"  ✓ {label}: {detail}")
+        except Exception as err:  # doctor reports every problem rather than stopping at the first
+            ok = False
+            fix = getattr(err, "fix", None)
+            print(f"  ✗ {label}: {getattr(err, 'message', err)}" + (f"\n      fix: {fix}" if fix else ""))
+    print("\nAll good." if ok else "\nSome checks failed: see the fixes above.")
+    return 0 if ok else 1
+
+
+def _check_wiki() -> str:
+    from ptmlab.data.corpora import load_corpus
+
+    corpus = load_corpus("wiki")
+    return f"{len(corpus.sentences):,} sentences, {corpus.n_tokens:,} tokens, checksum verified"
+
+
+def _check_view() -> str:
+    import torch
+
+    from ptmlab.viz.attention import head_view
+
+    attention = [torch.full((1, 2, 3, 3), 1 / 3)]
+    view = head_view(attention, ["[CLS]", "hello", "[SEP]"])
+    import re
+
+    if re.search(r"https?://(cdn|cdnjs|unpkg)", view.html):
+        raise PtmlabError("the view still references a CDN", fix="Reinstall ptmlab.")
+    return f"head view built offline ({len(view.html) // 1024} KiB of inlined HTML, no CDN)"
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train (or load from cache) the preset MLM and save a checkpoint."""
+    from pathlib import Path
+
+    from ptmlab import runtime
+    from ptmlab.train.checkpoint import save_checkpoint
+    from ptmlab.train.recipes import pretrain_mlm
+
+    runtime.set_threads(args.threads)
+    preset = runtime.preset_name(args.preset)
+    overrides = {k: v for k, v in {"steps": args.steps, "seed": args.seed}.items() if v is not None}
+    print(f"Training an MLM: preset {preset}, device {runtime.device_name()}, corpus {args.corpus}")
+    run = pretrain_mlm(preset, corpus=None if args.corpus == "wiki" else _own_corpus(args.corpus),
+                       retrain=args.retrain, live_plot=False, **overrides)
+    print(run.report())
+    if args.output:
+        path = save_checkpoint(Path(args.output), run.model, {"tokenizer": run.tokenizer.to_dict(),
+                                                                "history": run.history, "evals": run.evals})
+        print(f"Saved {path} and {path.with_suffix('.json')}")
+    return 0
+
+
+def _own_corpus(source: str):
+    from ptmlab.data.corpora import load_text
+
+    return load_text(source)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ptmlab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check versions, device, data and offline views").set_defaults(func=doctor)
+    p = sub.add_parser("train", help="train a preset MLM with a progress bar and save a checkpoint")
+    p.add_argument("--preset", default=None, help="smoke, cpu, gpu or auto (default: $PTMLAB_PRESET or auto)")
+    p.add_argument("--corpus", default="wiki", help="'wiki' (bundled) or a path to your own .txt file or folder")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--retrain", action="store_true", help="ignore a cached run with the same config")
+    p.add_argument("--output", "-o", default=None, help="also save the checkpoint here (.safetensors + .json)")
+    p.set_defaults(func=train)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except PtmlabError as err:
+        print(f"ptmlab: {err.message}" + (f"\n  fix: {err.fix}" if err.fix else ""), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ptmlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

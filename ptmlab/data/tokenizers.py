@@ -1,0 +1,263 @@
+"""Tokenizers behind one small interface: word and character baselines, and BPE / WordPiece / Unigram.
+
+Subword vocabularies follow Sennrich et al. 2016 (BPE), Schuster & Nakajima 2012 (WordPiece) and Kudo 2018 (Unigram),
+trained with Hugging Face `tokenizers`. Every tokenizer shares the same special tokens and ids."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ptmlab.errors import DataError, InputError
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]  # ids 0..4 in every ptmlab vocabulary
+_WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_SPECIAL_RE = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
+
+
+def normalize(text: str, lowercase: bool = True) -> str:
+    """NFKC, collapse whitespace, optionally lowercase: the same cleaning for every tokenizer."""
+    text = unicodedata.normalize("NFKC", text)
+    text = " ".join(text.split())
+    return text.lower() if lowercase else text
+
+
+class Tokenizer:
+    """The shared interface. Subclasses implement `tokenize` and fill `vocab` (token -> id)."""
+
+    kind = "base"
+    pad_token, unk_token, cls_token, sep_token, mask_token = PAD, UNK, CLS, SEP, MASK
+    pad_id, unk_id, cls_id, sep_id, mask_id = 0, 1, 2, 3, 4
+
+    def __init__(self, vocab: dict[str, int], lowercase: bool = True):
+        if any(vocab.get(tok) != i for i, tok in enumerate(SPECIAL_TOKENS)):
+            raise DataError("This vocabulary does not start with ptmlab's special tokens.", fix="Train it with ptmlab.")
+        self.vocab = vocab
+        self.inverse = {i: t for t, i in vocab.items()}
+        self.lowercase = lowercase
+
+    # -- the interface -------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[str]:
+        """Split text into tokens; special tokens typed in the text (e.g. "[MASK]") are kept whole."""
+        tokens: list[str] = []
+        for piece in _SPECIAL_RE.split(text):
+            if piece in SPECIAL_TOKENS:
+                tokens.append(piece)
+            elif piece.strip():
+                tokens.extend(self._tokenize(piece))
+        return tokens
+
+    def _tokenize(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        return " ".join(tokens)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def special_ids(self) -> list[int]:
+        return list(range(len(SPECIAL_TOKENS)))
+
+    def token_to_id(self, token: str) -> int:
+        return self.vocab.get(token, self.unk_id)
+
+    def id_to_token(self, index: int) -> str:
+        return self.inverse.get(int(index), UNK)
+
+    def convert_tokens_to_ids(self, tokens: Sequence[str]) -> list[int]:
+        return [self.token_to_id(t) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
+        return [self.id_to_token(i) for i in ids]
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        ids = self.convert_tokens_to_ids(self.tokenize(text))
+        return [self.cls_id, *ids, self.sep_id] if add_special_tokens else ids
+
+    def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
+        tokens = [self.id_to_token(i) for i in ids]
+        if skip_special_tokens:
+            tokens = [t for t in tokens if t not in (PAD, CLS, SEP)]
+        return self.detokenize(tokens)
+
+    # -- persistence --------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "vocab": self.vocab, "lowercase": self.lowercase}
+
+    def save(self, path: str | Path) -> None:
+        from ptmlab.train.checkpoint import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), ensure_ascii=False))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(vocab_size={self.vocab_size})"
+
+
+def _count(texts: Iterable[str], split, lowercase: bool) -> Counter:
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(split(normalize(text, lowercase)))
+    return counts
+
+
+def _vocab_from_counts(counts: Counter, vocab_size: int | None, min_freq: int) -> dict[str, int]:
+    vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
+    for token, freq in counts.most_common():
+        if freq < min_freq or (vocab_size is not None and len(vocab) >= vocab_size):
+            break
+        vocab.setdefault(token, len(vocab))
+    return vocab
+
+
+class WordTokenizer(Tokenizer):
+    """Whole words and punctuation; anything outside the vocabulary becomes [UNK] (the OOV problem)."""
+
+    kind = "word"
+
+    def _tokenize(self, text: str) -> list[str]:
+        words = _WORD_RE.findall(normalize(text, self.lowercase))
+        return [w if w in self.vocab else UNK for w in words]
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int | None = 8000, min_freq: int = 1, lowercase: bool = True):
+        return cls(_vocab_from_counts(_count(texts, _WORD_RE.findall, lowercase), vocab_size, min_freq), lowercase)
+
+
+class CharTokenizer(Tokenizer):
+    """One token per character (spaces included, shown as '▁'): no OOV words, but long sequences."""
+
+    kind = "char"
+    SPACE = "▁"
+
+    def _tokenize(self, text: str) -> list[str]:
+        chars = [self.SPACE if c == " " else c for c in normalize(text, self.lowercase)]
+        return [c if c in self.vocab else UNK for c in chars]
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        return "".join(" " if t == self.SPACE else t for t in tokens)
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int | None = None, min_freq: int = 1, lowercase: bool = True):
+        split = lambda s: [cls.SPACE if c == " " else c for c in s]  # noqa: E731
+        return cls(_vocab_from_counts(_count(texts, split, lowercase), vocab_size, min_freq), lowercase)
+
+
+class SubwordTokenizer(Tokenizer):
+    """BPE, WordPiece or Unigram, backed by a Hugging Face `tokenizers.Tokenizer`."""
+
+    def __init__(self, backend, kind: str, lowercase: bool = True):
+        self.backend = backend
+        self.kind = kind
+        super().__init__(backend.get_vocab(), lowercase)
+
+    def _tokenize(self, text: str) -> list[str]:
+        return self.backend.encode(normalize(text, self.lowercase), add_special_tokens=False).tokens
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        return self.backend.decode(self.convert_tokens_to_ids(tokens), skip_special_tokens=False)
+
+    def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
+        ids = [int(i) for i in ids if not (skip_special_tokens and int(i) in (self.pad_id, self.cls_id, self.sep_id))]
+        return self.backend.decode(ids, skip_special_tokens=False)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "backend": self.backend.to_str(), "lowercase": self.lowercase}
+
+    @classmethod
+    def train(
+        cls, texts: Iterable[str], vocab_size: int = 8000, kind: str = "wordpiece", lowercase: bool = True, min_freq: int = 2
+    ):
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import decoders, models, pre_tokenizers, trainers
+
+        if kind == "bpe":
+            backend = HFTokenizer(models.BPE(unk_token=UNK, end_of_word_suffix="</w>"))
+            trainer = trainers.BpeTrainer(
+                vocab_size=vocab_size, min_frequency=min_freq, special_tokens=SPECIAL_TOKENS, end_of_word_suffix="</w>"
+            )
+            backend.decoder = decoders.BPEDecoder(suffix="</w>")
+        elif kind == "wordpiece":
+            backend = HFTokenizer(models.WordPiece(unk_token=UNK))
+            trainer = trainers.WordPieceTrainer(
+                vocab_size=vocab_size, min_frequency=min_freq, special_tokens=SPECIAL_TOKENS
+            )
+            backend.decoder = decoders.WordPiece()
+        elif kind == "unigram":
+            backend = HFTokenizer(models.Unigram())
+            trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=UNK)
+            backend.pre_tokenizer = pre_tokenizers.Metaspace()
+            backend.decoder = decoders.Metaspace()
+        else:
+            raise InputError(f"Unknown subword kind {kind!r}.", fix="Use 'bpe', 'wordpiece' or 'unigram'.")
+        if kind != "unigram":
+            backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        backend.train_from_iterator((normalize(t, lowercase) for t in texts), trainer=trainer)
+        return cls(backend, kind, lowercase)
+
+
+def train_tokenizer(texts: Iterable[str], kind: str = "wordpiece", vocab_size: int = 8000, **kwargs) -> Tokenizer:
+    """Train any ptmlab tokenizer: kind is 'word', 'char', 'bpe', 'wordpiece' or 'unigram'."""
+    texts = list(texts)
+    if not any(t.strip() for t in texts):
+        raise InputError("No text to train a tokenizer on.", fix="Pass a non-empty list of sentences.")
+    if kind == "word":
+        return WordTokenizer.train(texts, vocab_size=vocab_size, **kwargs)
+    if kind == "char":
+        return CharTokenizer.train(texts, **kwargs)
+    return SubwordTokenizer.train(texts, vocab_size=vocab_size, kind=kind, **kwargs)
+
+
+def tokenizer_from_dict(data: dict) -> Tokenizer:
+    kind = data.get("kind")
+    if kind == "word":
+        return WordTokenizer(data["vocab"], data.get("lowercase", True))
+    if kind == "char":
+        return CharTokenizer(data["vocab"], data.get("lowercase", True))
+    if kind in ("bpe", "wordpiece", "unigram"):
+        from tokenizers import Tokenizer as HFTokenizer
+
+        return SubwordTokenizer(HFTokenizer.from_str(data["backend"]), kind, data.get("lowercase", True))
+    raise DataError(f"Unknown tokenizer kind {kind!r} in saved file.", fix="Re-train and save the tokenizer.")
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise DataError(f"No tokenizer file at {path}.", fix="Check the path, or train one with train_tokenizer().") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"The tokenizer file {path} is corrupt.", fix="Delete it and train it again.") from err
+    return tokenizer_from_dict(data)
+
+
+def encode_for_model(tokenizer: Tokenizer, text: str, max_len: int, truncate: bool = False) -> list[int]:
+    """Encode one user sentence for a model, with clear errors for the usual mistakes.
+
+    Empty text, text made only of unknown tokens and text longer than the model's limit are refused here rather than
+    failing deep inside torch."""
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("The text is empty.", fix="Type a sentence, for example 'The capital of France is [MASK].'")
+    ids = tokenizer.encode(text)
+    content = [i for i in ids[1:-1]]
+    if content and all(i == tokenizer.unk_id for i in content):
+        raise InputError(
+            f"Every token of {text[:60]!r} is unknown to this tokenizer ({tokenizer.kind}, {tokenizer.vocab_size} tokens).",
+            fix="Use words from the training corpus (English Wikipedia text), or train on your own text.",
+        )
+    if len(ids) > max_len:
+        if not truncate:
+            raise InputError(
+                f"The text is {len(ids)} tokens long; this model takes at most {max_len}.",
+                fix="Shorten the text, or pass truncate=True to keep the first tokens.",
+            )
+        ids = ids[: max_len - 1] + [tokenizer.sep_id]
+    return ids

@@ -1,0 +1,126 @@
+import json
+
+import pytest
+import torch
+
+from ptmlab.errors import CheckpointError
+from ptmlab.models.heads import MaskedLanguageModel
+from ptmlab.models.transformer import TransformerConfig
+from ptmlab.objectives.mlm import MaskedLM
+from ptmlab.train.cache import load_or_train
+from ptmlab.train.checkpoint import load_checkpoint, save_checkpoint
+from ptmlab.train.trainer import TrainConfig, Trainer, lr_at
+
+
+def _fit(model, blocks, steps=60, seed=0):
+    config = TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=5, eval_every=0, seed=seed)
+    return Trainer(model, MaskedLM(60, mask_prob=0.3), blocks, config, device="cpu", live_plot=False).fit()
+
+
+def test_a_few_steps_lower_the_loss(tiny_config, tiny_blocks):
+    torch.manual_seed(0)
+    result = _fit(MaskedLanguageModel(tiny_config), tiny_blocks)
+    first = sum(r["loss"] for r in result.history[:5]) / 5
+    last = sum(r["loss"] for r in result.history[-5:]) / 5
+    assert last < first - 0.5
+    assert result.evals and "eval_loss" in result.evals[-1] and result.tokens_per_second > 0
+
+
+def test_same_seed_same_curve_on_cpu(tiny_config, tiny_blocks):
+    curves = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        curves.append([r["loss"] for r in _fit(MaskedLanguageModel(tiny_config), tiny_blocks, steps=10).history])
+    assert curves[0] == curves[1]
+
+
+def test_interrupt_keeps_model_and_curve(tiny_config, tiny_blocks):
+    def stop_at_step_7(row):
+        if row["step"] == 7:
+            raise KeyboardInterrupt
+
+    model = MaskedLanguageModel(tiny_config)
+    config = TrainConfig(steps=50, batch_size=8, eval_every=0)
+    result = Trainer(model, MaskedLM(60), tiny_blocks, config, device="cpu", callbacks=[stop_at_step_7],
+                     live_plot=False).fit()
+    assert result.interrupted and len(result.history) == 7 and result.model is model
+
+
+def test_schedule_warms_up_then_decays():
+    config = TrainConfig(steps=100, lr=1.0, warmup=10)
+    assert lr_at(0, config) == pytest.approx(0.1) and lr_at(9, config) == pytest.approx(1.0)
+    assert lr_at(99, config) < 0.15 and lr_at(50, config) < 1.0
+
+
+def test_checkpoint_round_trip(tmp_path, tiny_config):
+    model = MaskedLanguageModel(tiny_config).eval()
+    path = save_checkpoint(tmp_path / "run", model, {"note": "hello"})
+    loaded, sidecar = load_checkpoint(path)
+    ids = torch.randint(5, 60, (2, 8))
+    assert torch.allclose(model(ids).extras["logits"], loaded.eval()(ids).extras["logits"])
+    assert sidecar["meta"]["note"] == "hello"
+    assert loaded.mlm_head.embedding.weight is loaded.body.tok_emb.weight  # tying survives the round trip
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temp files
+
+
+def test_truncated_checkpoint_is_refused(tmp_path, tiny_config):
+    path = save_checkpoint(tmp_path / "run", MaskedLanguageModel(tiny_config))
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_from_another_config_is_refused(tmp_path, tiny_config):
+    path = save_checkpoint(tmp_path / "run", MaskedLanguageModel(tiny_config))
+    other = MaskedLanguageModel(TransformerConfig(**{**tiny_config.to_dict(), "d_model": 64}))
+    with pytest.raises(CheckpointError, match="different configuration"):
+        load_checkpoint(path, other)
+
+
+def test_corrupt_sidecar_and_missing_file(tmp_path, tiny_config):
+    path = save_checkpoint(tmp_path / "run", MaskedLanguageModel(tiny_config))
+    path.with_suffix(".json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="No checkpoint"):
+        load_checkpoint(tmp_path / "nothing_here")
+    (tmp_path / "x.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(CheckpointError, match="not a ptmlab checkpoint"):
+        load_checkpoint(tmp_path / "x")
+
+
+def test_load_or_train_caches_by_config(tiny_config, monkeypatch, tmp_path):
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path / "home"))
+    calls = []
+
+    def train():
+        calls.append(1)
+        return MaskedLanguageModel(tiny_config), {"history": [{"step": 1, "loss": 1.0}]}
+
+    first = load_or_train("unit", {"a": 1}, train)
+    second = load_or_train("unit", {"a": 1}, train)
+    third = load_or_train("unit", {"a": 2}, train)
+    assert len(calls) == 2 and not first.from_cache and second.from_cache and not third.from_cache
+    assert second.history == [{"step": 1, "loss": 1.0}]
+
+
+def test_shared_cache_is_read_first_and_never_written(tiny_config, monkeypatch, tmp_path):
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("PTMLAB_HOME", str(shared))  # an instructor fills it ...
+    load_or_train("unit", {"a": 1}, lambda: (MaskedLanguageModel(tiny_config), {"who": "instructor"}))
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path / "student"))
+    monkeypatch.setenv("PTMLAB_SHARED_CACHE", str(shared))
+    shared.chmod(0o555)
+    try:
+        run = load_or_train("unit", {"a": 1}, lambda: pytest.fail("should load from the shared cache"))
+        assert run.from_cache and run.meta["who"] == "instructor"
+    finally:
+        shared.chmod(0o755)
+
+
+def test_damaged_cached_run_is_retrained(tiny_config, monkeypatch, tmp_path):
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path / "home"))
+    run = load_or_train("unit", {"a": 3}, lambda: (MaskedLanguageModel(tiny_config), {}))
+    run.path.write_bytes(b"garbage")
+    again = load_or_train("unit", {"a": 3}, lambda: (MaskedLanguageModel(tiny_config), {"fresh": True}))
+    assert not again.from_cache and again.meta["fresh"]
