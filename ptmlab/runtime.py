@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ptmlab.errors import OfflineError, PtmlabError
 
@@ -34,7 +35,7 @@ def device_name() -> str:
     return "cpu"
 
 
-def get_device() -> "torch.device":
+def get_device() -> torch.device:
     import torch
 
     return torch.device(device_name())
@@ -66,7 +67,7 @@ def pick_preset(presets: Mapping[str, P], requested: str | None = None, **overri
 
 
 # ----------------------------------------------------------------------------- seeds and threads
-def seed_everything(seed: int) -> "torch.Generator":
+def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch; return a torch.Generator seeded with `seed` for explicit use."""
     import numpy as np
     import torch

@@ -5,7 +5,7 @@ is spent on padding: [CLS] s1 [SEP] s2 [SEP] ... cut at the block length."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -76,7 +76,8 @@ class Corpus:
 
     @property
     def n_tokens(self) -> int:
-        return sum(len(TOKEN_RE.findall(s)) for s in self.sentences)
+        """Tokens as `token_lists()` counts them (lowercased words and numbers)."""
+        return sum(len(TOKEN_RE.findall(s.lower())) for s in self.sentences)
 
     def sample(self, n: int, seed: int = 0) -> Corpus:
         """`n` sentences drawn without replacement (in drawn order); the document grouping is dropped."""
@@ -117,7 +118,6 @@ ABBREVIATIONS = frozenset(
 )
 # A candidate boundary: . ! or ? (plus closing quotes/brackets), whitespace, then what may start a sentence.
 _BOUNDARY_RE = re.compile(r"([.!?])([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-_LAST_WORD_RE = re.compile(r"(\S+)$")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -127,8 +127,8 @@ def split_sentences(text: str) -> list[str]:
     sentences, start = [], 0
     for match in _BOUNDARY_RE.finditer(text):
         if match.group(1) == ".":
-            before = _LAST_WORD_RE.search(text, start, match.start())
-            word = before.group(1).lstrip("\"'“‘([").lower() if before else ""
+            word_start = text.rfind(" ", start, match.start()) + 1  # the word the dot ends (rfind: -1 -> 0)
+            word = text[max(word_start, start) : match.start()].lstrip("\"'“‘([").lower()
             if word in ABBREVIATIONS or re.fullmatch(r"[a-z]", word) or re.fullmatch(r"(?:[a-z]\.)+[a-z]", word):
                 continue  # "Mr.", a single initial "J.", dotted abbreviations "U.S."
         sentences.append(text[start : match.end(2)].strip())
@@ -165,7 +165,9 @@ _COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
 _TAG_RE = re.compile(r"</?[a-zA-Z][^>]*>")
 _BRACE_TOKEN_RE = re.compile(r"\{\{|\}\}|^[ \t]*\{\||^[ \t]*\|\}", re.MULTILINE)
 _LINK_TOKEN_RE = re.compile(r"\[\[|\]\]")
-_NON_ARTICLE_LINK = re.compile(r"^\s*:?\s*(file|image|category|media|wikipedia|wp|template|help|portal|[a-z]{2,3}(-[a-z]+)?)\s*:", re.I)
+_NON_ARTICLE_LINK = re.compile(
+    r"^\s*:?\s*(file|image|category|media|wikipedia|wp|template|help|portal|[a-z]{2,3}(-[a-z]+)?)\s*:", re.I
+)
 _EXTERNAL_LINK_RE = re.compile(r"\[(?:https?:)?//[^\s\]]+(?:\s+([^\]]*))?\]")
 _BARE_URL_RE = re.compile(r"https?://\S+")
 
@@ -276,6 +278,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache an instructor shares must be readable by others
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -362,7 +365,13 @@ def load_text(source: str | Path | Iterable[str], *, name: str = "own") -> Corpu
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         if not path.exists():
-            raise DataError(f"No file or folder at {path}.", fix="Check the path, or pass a list of strings instead.")
+            looks_like_text = isinstance(source, str) and (" " in source.strip() or "\n" in source)
+            raise DataError(
+                f"No file or folder at {str(path)[:80]!r}.",
+                fix="To use a string of text itself, put it in a list: load_text([text])."
+                if looks_like_text
+                else "Check the path, or pass a list of strings instead.",
+            )
         files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
         documents = [doc for f in files for doc in _paragraph_documents(_read_text_file(f))]
         where = str(path)
@@ -407,6 +416,7 @@ def _download(url: str, sha256: str | None, timeout: float) -> Path:
             raise DataError(f"{url} has sha256 {actual}, expected {sha256}.", fix=fix_hash)
         if sha256 is None:
             warnings.warn(f"{url} was not checked; pass sha256={actual!r} to pin this exact file.", stacklevel=3)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except urllib.error.HTTPError as err:
         raise DataError(f"The server answered {err.code} {err.reason} for {url}.", fix="Check the URL.") from err
@@ -450,9 +460,13 @@ def load_online(
         try:
             rows = datasets.load_dataset(dataset, config or None, split=split)
         except (ConnectionError, OSError) as err:
-            raise OfflineError(f"Could not load {dataset!r} from the Hugging Face hub ({err}).", fix="Check your internet connection.") from err
+            raise OfflineError(
+                f"Could not load {dataset!r} from the Hugging Face hub ({err}).", fix="Check your internet connection."
+            ) from err
         if text_field not in rows.column_names:
-            raise InputError(f"{dataset!r} has no column {text_field!r}.", fix=f"Pass text_field= one of {rows.column_names}.")
+            raise InputError(
+                f"{dataset!r} has no column {text_field!r}.", fix=f"Pass text_field= one of {rows.column_names}."
+            )
         texts = rows[text_field] if max_rows is None else rows.select(range(min(max_rows, len(rows))))[text_field]
         return load_text(texts, name=name or dataset)
     raise InputError(f"Cannot load {spec!r}.", fix="Use 'hf:<dataset>[:<config>]' or an http(s) URL to a text file.")

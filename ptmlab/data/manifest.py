@@ -95,7 +95,9 @@ def gensim_test_file(name: str) -> Path:
     install = f"pip install '{requirement}'"
     root = _package_root(entry["package"])
     if root is None:
-        raise DataError(f"The data file {name!r} ships with the {entry['package']} package, which is not installed.", fix=install)
+        raise DataError(
+            f"The data file {name!r} ships with the {entry['package']} package, which is not installed.", fix=install
+        )
     path = root / entry["path"]
     if not path.is_file():
         raise DataError(

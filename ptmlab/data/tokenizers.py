@@ -9,8 +9,8 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ptmlab.errors import DataError, InputError
 

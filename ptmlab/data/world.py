@@ -31,7 +31,14 @@ ENTITY_LABELS = {
     "award": "MISC",
 }
 # Literal (non-entity) objects: the label their surface form carries, or None for common nouns (not entities).
-LITERAL_LABELS = {"date": "DATE", "year": "DATE", "language": "MISC", "profession": None, "industry": None, "currency": None}
+LITERAL_LABELS = {
+    "date": "DATE",
+    "year": "DATE",
+    "language": "MISC",
+    "profession": None,
+    "industry": None,
+    "currency": None,
+}
 TYPE_GROUPS = {"organisation": ("company", "university", "club")}  # a relation's subject may name a group of types
 # How a non-person entity is named briefly ("the city"); people are named by their family name.
 SHORT_NAMES = {"city": "the city", "country": "the country", "company": "the company", "university": "the institution",
@@ -124,10 +131,36 @@ def _load_lexicon(folder: str) -> dict[str, Any]:
     for name in files:
         file = path / f"{name}.json"
         if not file.is_file():
-            raise DataError(f"The synthetic world's lexicon file {file} is missing.", fix="Restore data/world/ from git.")
+            raise DataError(
+                f"The synthetic world's lexicon file {file} is missing.", fix="Restore data/world/ from git."
+            )
         lexicon[name] = json.loads(file.read_text(encoding="utf-8"))
     lexicon["relations"] = {k: v for k, v in lexicon["relations"].items() if not k.startswith("_")}
+    _check_relations(lexicon["relations"])
     return lexicon
+
+
+PLACEHOLDER_FORMS = {"nom", "acc", "poss", "in", "name", "a", "adj", "a_adj", "year", "daymonth"}
+
+
+def _check_relations(relations: dict[str, dict[str, Any]]) -> None:
+    """Catch a typo in data/world/relations.json when it is loaded, not halfway through rendering."""
+    known_types = set(ENTITY_LABELS) | set(LITERAL_LABELS) | set(TYPE_GROUPS)
+    for name, relation in relations.items():
+        for key in ("subject", "object"):
+            if relation.get(key) not in known_types:
+                raise DataError(
+                    f"Relation {name!r} has an unknown {key} type {relation.get(key)!r}.",
+                    fix=f"Use one of {sorted(known_types)} in data/world/relations.json.",
+                )
+        for key in ("templates", "object_templates", "cloze"):
+            for template in relation.get(key, []):
+                for role, form in re.findall(r"\{([^}:]*)(?::([^}]*))?\}", template):
+                    if role not in ("S", "O") or (form and form not in PLACEHOLDER_FORMS):
+                        raise DataError(
+                            f"Template {template!r} of relation {name!r} has an unknown placeholder.",
+                            fix=f"Use {{S}} or {{O}}, optionally with one of :{', :'.join(sorted(PLACEHOLDER_FORMS))}.",
+                        )
 
 
 def lexicon() -> dict[str, Any]:
@@ -257,21 +290,23 @@ class World:
         entity = self.entities.get(value)
         return entity.name if entity else value
 
-    def cloze_facts(self, blank: str = "[BLANK]") -> list[tuple[str, str]]:
-        """LAMA-style knowledge probes: (statement with the object blanked, answer), one per fact."""
+    def cloze_facts(self, blank: str = "[BLANK]", *, keep_name_leaks: bool = False) -> list[tuple[str, str]]:
+        """LAMA-style knowledge probes: (statement with the object blanked, answer), one per fact.
+
+        Facts whose answer is spelled out in the subject's name ('the University of Ysmere is located in [BLANK]')
+        are left out unless `keep_name_leaks`, as in LAMA-UHN (Poerner et al. 2020): copying is not knowing."""
         renderer = _Renderer(self)
         out = []
         for fact in self.facts:
             templates = self.relations[fact.relation].get("cloze")
-            if templates:
-                text, _ = renderer.render(templates[0], fact, focus=None, mode="name", blank=blank)
-                out.append((text, self.name(fact.object)))
+            if not templates:
+                continue
+            answer = self.name(fact.object)
+            if not keep_name_leaks and re.search(rf"\b{re.escape(answer)}\b", self.name(fact.subject)):
+                continue
+            text, _ = renderer.render(templates[0], fact, focus=None, mode="name", blank=blank)
+            out.append((text, answer))
         return out
-
-
-def _subject_types(relation: dict[str, Any], key: str) -> tuple[str, ...]:
-    kind = relation[key]
-    return TYPE_GROUPS.get(kind, (kind,))
 
 
 def _random_date(rng: random.Random, first_year: int, last_year: int) -> str:
@@ -325,7 +360,9 @@ def make_world(
             facts.append(Fact(subject.id, relation, obj))
 
     # places: each country gets a capital, the other cities are spread at random
-    countries = [add("country", c["name"], adjective=c["adjective"]) for c in rng.sample(places["countries"], n_countries)]
+    countries = [
+        add("country", c["name"], adjective=c["adjective"]) for c in rng.sample(places["countries"], n_countries)
+    ]
     city_names = rng.sample(places["cities"], n_cities)
     cities = []
     for i, name in enumerate(city_names):
@@ -432,7 +469,9 @@ def make_world(
     return world
 
 
-def _render_documents(world: World, rng: random.Random, max_sentences: int = 10, min_sentences: int = 4) -> list[Document]:
+def _render_documents(
+    world: World, rng: random.Random, max_sentences: int = 10, min_sentences: int = 4
+) -> list[Document]:
     """One document per entity with enough facts: its own facts first (by relation order), then facts in which it is the
     object (at most 2 per relation), each with a template drawn at random."""
     relations = world.relations
@@ -492,11 +531,14 @@ def agreement_examples(
     lex = lexicon()["agreement"]
     rng = random.Random(f"agreement:{seed}:{distance}:{attractors}")
     heads = [(p["name"], p["plural"]) for p in lexicon()["professions"]["professions"] if " " not in p["name"]]
-    fill_nouns = [tuple(pair) for pair in lex["nouns"]] + heads
+    people = [tuple(pair) for pair in lex["people"]] + heads  # relative-clause subjects must be able to admire
+    fill_nouns = [tuple(pair) for pair in lex["things"]] + people
     places = [e.name for e in world.entities_of("city", "country") if " " not in e.name]
     labels = [0] * (n // 2) + [1] * (n - n // 2)
     rng.shuffle(labels)
-    return [_agreement_example(rng, label, distance, attractors, heads, fill_nouns, places, lex) for label in labels]
+    return [
+        _agreement_example(rng, label, distance, attractors, heads, fill_nouns, people, places, lex) for label in labels
+    ]
 
 
 def _partition(rng: random.Random, distance: int, need_noun: bool) -> list[int]:
@@ -515,7 +557,7 @@ def _partition(rng: random.Random, distance: int, need_noun: bool) -> list[int]:
             return pieces
 
 
-def _agreement_example(rng, label, distance, attractors, heads, fill_nouns, places, lex) -> AgreementExample:
+def _agreement_example(rng, label, distance, attractors, heads, fill_nouns, people, places, lex) -> AgreementExample:
     subject_plural = label == 1
     pieces = _partition(rng, distance, attractors)
     noun_pieces = [i for i, size in enumerate(pieces) if size >= 3]
@@ -544,12 +586,20 @@ def _agreement_example(rng, label, distance, attractors, heads, fill_nouns, plac
         elif size == 4 and rng.random() < 0.5:
             words += [preposition, "the", rng.choice(lex["adjectives"]), noun]
         else:
+            noun = rng.choice(people)[int(plural)]
             verb = rng.choice(lex["relative_verbs"])[int(plural)]
             adjective = [rng.choice(lex["adjectives"])] if size == 5 else []
             words += ["that", "the", *adjective, noun, verb]
     head = rng.choice(heads)
     main = rng.choice(lex["main_verbs"])
-    tokens = ["The", head[int(subject_plural)], *words, main["forms"][int(subject_plural)], rng.choice(main["tails"]), "."]
+    tokens = [
+        "The",
+        head[int(subject_plural)],
+        *words,
+        main["forms"][int(subject_plural)],
+        rng.choice(main["tails"]),
+        ".",
+    ]
     return AgreementExample(
         tokens=tokens,
         verb_index=2 + distance,

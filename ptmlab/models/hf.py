@@ -129,6 +129,9 @@ def load_hf_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, *, devic
         from ptmlab.runtime import device_name
 
         device = device_name()
+    progress = transformers.utils.logging
+    bars_were_on = progress.is_progress_bar_enabled()
+    progress.disable_progress_bar()  # a "Loading weights" bar per call is noise in a notebook
     try:
         model = transformers.AutoModel.from_pretrained(source, attn_implementation="eager", local_files_only=True)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
@@ -138,6 +141,9 @@ def load_hf_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, *, devic
             fix=f"Use {DEFAULT_MODEL!r} (bundled), a local folder with config.json and weights, or download the model "
             f"once while online (hf download {source}) so it sits in the local cache.",
         ) from err
+    finally:
+        if bars_were_on:
+            progress.enable_progress_bar()
     model.to(device).eval()
     return model, tokenizer
 

@@ -5,8 +5,8 @@ The idea follows TransformerLens (Nanda et al.): identity modules at interesting
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn

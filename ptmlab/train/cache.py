@@ -4,9 +4,10 @@ Lets a workshop room skip waiting: an instructor fills a read-only shared cache 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

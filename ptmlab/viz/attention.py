@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 NEURON_MODEL_TYPES = ("bert", "gpt2", "xlnet", "roberta")
+MODEL_VIEW_MIN_GRID_HEADS = 6  # model-view thumbnails are sized as if there were at least this many heads
 
 
 # ----------------------------------------------------------------------------- the view object
@@ -121,26 +122,20 @@ html, body { margin: 0; padding: 0; background: #ffffff; }
 #ptmlab-root select { font-size: 13px; }
 """
 
-# An external <script src="http..."> (bertviz adds one for require.js) and any other absolute URL it carries.
+# bertviz's network loads: an external <script src="http..."> (require.js) and the require.config({paths: ...}) call.
 _EXTERNAL_SCRIPT_TAG = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script\s*>", re.IGNORECASE)
 _REQUIRE_CONFIG_CALL = re.compile(r"require\.config\(\s*\{.*?\}\s*\)\s*;?", re.DOTALL)
-_ABSOLUTE_URL = re.compile(r"""(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s'"<>`)]*""")
-# Namespace identifiers (SVG, XLink) look like URLs but are never fetched.
-_HARMLESS_HOSTS = ("www.w3.org",)
+_ABSOLUTE_URL = re.compile(r"""https?://[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s'"<>`)]*""", re.IGNORECASE)
+_COMMENT_LINE = re.compile(r"^[ \t]*(?://|/\*|\*).*$", re.MULTILINE)
 
 
 def _neutralise_urls(text: str) -> str:
-    """Remove bertviz's network loads: external script tags, the require.config paths, and every other absolute URL
-    (they only appear in comments, but no URL should survive into a page that claims to be offline)."""
+    """Remove bertviz's network loads (the require.js script tag and the require.config paths), and blank the URLs in
+    its comment lines too, so no URL survives into a page that claims to be offline. Code and data lines (the JSON
+    with the user's tokens) are left alone: a token may legitimately look like a URL."""
     text = _EXTERNAL_SCRIPT_TAG.sub("", text)
     text = _REQUIRE_CONFIG_CALL.sub("/* ptmlab: module paths come from the offline shim */", text)
-
-    def replace(match: re.Match[str]) -> str:
-        url = match.group(0)
-        host = url.split("//", 1)[1].split("/", 1)[0]
-        return url if host in _HARMLESS_HOSTS else "about:blank"
-
-    return _ABSOLUTE_URL.sub(replace, text)
+    return _COMMENT_LINE.sub(lambda line: _ABSOLUTE_URL.sub("about:blank", line.group(0)), text)
 
 
 def standalone_document(bertviz_html: str, *, title: str) -> str:
@@ -455,13 +450,25 @@ def model_view(
     fragment = bertviz_model_view(
         **data.kwargs, include_layers=layers, include_heads=heads, display_mode=display_mode, html_action="return"
     ).data
+    fragment = _compact_thumbnails(fragment)
     shown_layers = len(layers) if layers else data.n_layers
-    thumbnail_box = 7 * 12 / data.n_heads
+    shown_heads = len(heads) if heads else data.n_heads
+    thumbnail_box = 7 * 12 / max(shown_heads, MODEL_VIEW_MIN_GRID_HEADS)
     grid = shown_layers * (data.max_tokens * thumbnail_box + 10) + 38
     detail = data.max_tokens * 18 + 30 + 25
     estimated = int(max(grid, detail) + 60)
     document = standalone_document(fragment, title="ptmlab · attention model view")
     return AttentionView(document, kind="model", tokens=data.tokens, estimated_height=estimated, height=height)
+
+
+def _compact_thumbnails(fragment: str) -> str:
+    """bertviz sizes model-view thumbnails for 12 heads (7 px per token row, 970 px / heads wide): a small model with
+    2 heads gets 42 px rows and half-page-wide thumbnails. Size the grid as if there were at least 6 heads."""
+    return re.sub(
+        r"/\s*config\.totalHeads\b",
+        f"/ Math.max(config.totalHeads, {MODEL_VIEW_MIN_GRID_HEADS})",
+        fragment,
+    )
 
 
 # ----------------------------------------------------------------------------- neuron view
@@ -617,7 +624,9 @@ def neuron_view(
     tokens_a = tokenizer_adapter.tokenize(text)
     if not tokens_a:
         raise InputError(f"The tokenizer produced no tokens for {text!r}.", fix="Pass text the tokenizer knows.")
-    tokens = _neuron_tokens(tokens_a, tokenizer_adapter.tokenize(text_b) if text_b else [], tokenizer_adapter, model_type)
+    tokens = _neuron_tokens(
+        tokens_a, tokenizer_adapter.tokenize(text_b) if text_b else [], tokenizer_adapter, model_type
+    )
 
     was_training = bool(getattr(model, "training", False))
     try:

@@ -6,7 +6,7 @@ noisings can be seen before anything is trained (survey Section 3.1, Table 1).""
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 from ptmlab.objectives.base import Op
 
@@ -61,6 +61,6 @@ def show_corruption(objective, tokenizer, text: str, seed: int = 0, title: str |
     original = tokenizer.convert_ids_to_tokens(ids[0].tolist())
     corrupted = tokenizer.convert_ids_to_tokens(batch.input_ids[0].tolist())
     counted = batch.record[0][batch.record[0] != int(Op.SPECIAL)]
-    rate = float((batch.loss_mask[0].sum() / max(1, counted.numel())))
+    rate = float(batch.loss_mask[0].sum() / max(1, counted.numel()))
     heading = title or f"{objective.name}: {rate:.0%} of tokens predicted (seed {seed})"
     return HTML(corruption_html(original, corrupted, batch.record[0].tolist(), heading))

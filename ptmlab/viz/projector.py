@@ -5,7 +5,7 @@ Like TensorBoard's Embedding Projector (Smilkov et al. 2016): PCA for the global
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
