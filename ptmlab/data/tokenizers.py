@@ -45,14 +45,17 @@ class Tokenizer:
     def tokenize(self, text: str) -> list[str]:
         """Split text into tokens; special tokens typed in the text (e.g. "[MASK]") are kept whole."""
         tokens: list[str] = []
-        for piece in _SPECIAL_RE.split(text):
+        # Collapse whitespace before splitting (not lowercasing yet, or "[MASK]" would not be found): a piece next to a
+        # special token then keeps exactly one boundary space, so "the [MASK]" and "the[MASK]" stay distinguishable.
+        for i, piece in enumerate(_SPECIAL_RE.split(" ".join(text.split()))):
             if piece in SPECIAL_TOKENS:
                 tokens.append(piece)
             elif piece.strip():
-                tokens.extend(self._tokenize(piece))
+                tokens.extend(self._tokenize(piece, glued=i > 0 and not piece[0].isspace()))
         return tokens
 
-    def _tokenize(self, text: str) -> list[str]:
+    def _tokenize(self, text: str, glued: bool = False) -> list[str]:
+        """Tokens of a piece of text without special tokens; `glued`: it follows a special token with no space."""
         raise NotImplementedError
 
     def detokenize(self, tokens: Sequence[str]) -> str:
@@ -122,7 +125,7 @@ class WordTokenizer(Tokenizer):
 
     kind = "word"
 
-    def _tokenize(self, text: str) -> list[str]:
+    def _tokenize(self, text: str, glued: bool = False) -> list[str]:
         words = _WORD_RE.findall(normalize(text, self.lowercase))
         return [w if w in self.vocab else UNK for w in words]
 
@@ -137,8 +140,10 @@ class CharTokenizer(Tokenizer):
     kind = "char"
     SPACE = "▁"
 
-    def _tokenize(self, text: str) -> list[str]:
+    def _tokenize(self, text: str, glued: bool = False) -> list[str]:
         chars = [self.SPACE if c == " " else c for c in normalize(text, self.lowercase)]
+        # keep the spaces that separate this piece from a neighbouring special token ("the [MASK] cat")
+        chars = [self.SPACE] * text[:1].isspace() + chars + [self.SPACE] * text[-1:].isspace()
         return [c if c in self.vocab else UNK for c in chars]
 
     def detokenize(self, tokens: Sequence[str]) -> str:
@@ -158,15 +163,49 @@ class SubwordTokenizer(Tokenizer):
         self.kind = kind
         super().__init__(backend.get_vocab(), lowercase)
 
-    def _tokenize(self, text: str) -> list[str]:
-        return self.backend.encode(normalize(text, self.lowercase), add_special_tokens=False).tokens
+    def _tokenize(self, text: str, glued: bool = False) -> list[str]:
+        encoding = self.backend.encode(normalize(text, self.lowercase), add_special_tokens=False)
+        # Unigram returns the unknown text itself as the token string: show [UNK], like every other kind
+        tokens = [UNK if i == self.unk_id else t for t, i in zip(encoding.tokens, encoding.ids)]
+        if glued and self.kind == "unigram" and tokens and tokens[0].startswith("▁"):
+            # Metaspace marks each piece as a word start; a piece glued to a special token ("[MASK].") is not one
+            if tokens[0] == "▁":
+                tokens = tokens[1:]
+            elif tokens[0][1:] in self.vocab:
+                tokens[0] = tokens[0][1:]
+        return tokens
 
     def detokenize(self, tokens: Sequence[str]) -> str:
-        return self.backend.decode(self.convert_tokens_to_ids(tokens), skip_special_tokens=False)
+        return self._decode_ids(self.convert_tokens_to_ids(tokens))
 
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
         ids = [int(i) for i in ids if not (skip_special_tokens and int(i) in (self.pad_id, self.cls_id, self.sep_id))]
-        return self.backend.decode(ids, skip_special_tokens=False)
+        return self._decode_ids(ids)
+
+    def _decode_ids(self, ids: list[int]) -> str:
+        if self.kind == "wordpiece":  # HF's WordPiece decoder already spaces special tokens the way BERT does
+            return self.backend.decode(ids, skip_special_tokens=False)
+        # BPE's and Metaspace's decoders glue a special token to its neighbours ("[MASK]flows"): decode the runs of
+        # ordinary ids between special tokens separately, then join them with spaces.
+        specials = set(range(len(SPECIAL_TOKENS))) - {self.unk_id}
+        segments: list = []  # runs (lists) of ordinary ids, and special ids (ints)
+        for i in ids:
+            if i in specials:
+                segments.append(i)
+            elif segments and isinstance(segments[-1], list):
+                segments[-1].append(i)
+            else:
+                segments.append([i])
+        text = ""
+        for segment in segments:
+            if isinstance(segment, int):
+                piece, glued = self.id_to_token(segment), False
+            else:
+                piece = self.backend.decode(segment, skip_special_tokens=False)
+                # Unigram marks word starts with "▁": a run without one was glued to the special token before it
+                glued = self.kind == "unigram" and not self.id_to_token(segment[0]).startswith("▁")
+            text = piece if not text else text + piece if glued else f"{text} {piece}"
+        return text
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "backend": self.backend.to_str(), "lowercase": self.lowercase}
@@ -181,18 +220,24 @@ class SubwordTokenizer(Tokenizer):
         if kind == "bpe":
             backend = HFTokenizer(models.BPE(unk_token=UNK, end_of_word_suffix="</w>"))
             trainer = trainers.BpeTrainer(
-                vocab_size=vocab_size, min_frequency=min_freq, special_tokens=SPECIAL_TOKENS, end_of_word_suffix="</w>"
+                vocab_size=vocab_size,
+                min_frequency=min_freq,
+                special_tokens=SPECIAL_TOKENS,
+                end_of_word_suffix="</w>",
+                show_progress=False,  # its progress bars print blank lines into notebooks
             )
             backend.decoder = decoders.BPEDecoder(suffix="</w>")
         elif kind == "wordpiece":
             backend = HFTokenizer(models.WordPiece(unk_token=UNK))
             trainer = trainers.WordPieceTrainer(
-                vocab_size=vocab_size, min_frequency=min_freq, special_tokens=SPECIAL_TOKENS
+                vocab_size=vocab_size, min_frequency=min_freq, special_tokens=SPECIAL_TOKENS, show_progress=False
             )
             backend.decoder = decoders.WordPiece()
         elif kind == "unigram":
             backend = HFTokenizer(models.Unigram())
-            trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=UNK)
+            trainer = trainers.UnigramTrainer(
+                vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=UNK, show_progress=False
+            )
             backend.pre_tokenizer = pre_tokenizers.Metaspace()
             backend.decoder = decoders.Metaspace()
         else:
@@ -236,7 +281,16 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
         raise DataError(f"No tokenizer file at {path}.", fix="Check the path, or train one with train_tokenizer().") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"The tokenizer file {path} is corrupt.", fix="Delete it and train it again.") from err
-    return tokenizer_from_dict(data)
+    if not isinstance(data, dict):
+        raise DataError(f"The tokenizer file {path} is not a ptmlab tokenizer.", fix="Delete it and train it again.")
+    try:
+        return tokenizer_from_dict(data)
+    except DataError:
+        raise
+    except Exception as err:  # a missing key, a vocabulary of the wrong type, a backend Hugging Face cannot read
+        raise DataError(
+            f"The tokenizer file {path} is corrupt ({type(err).__name__}: {err}).", fix="Delete it and train it again."
+        ) from err
 
 
 def encode_for_model(tokenizer: Tokenizer, text: str, max_len: int, truncate: bool = False) -> list[int]:
@@ -247,7 +301,8 @@ def encode_for_model(tokenizer: Tokenizer, text: str, max_len: int, truncate: bo
     if not isinstance(text, str) or not text.strip():
         raise InputError("The text is empty.", fix="Type a sentence, for example 'The capital of France is [MASK].'")
     ids = tokenizer.encode(text)
-    content = [i for i in ids[1:-1]]
+    # word-boundary markers ("▁" of char / unigram) are not content: text made of unknown words plus spaces is unknown
+    content = [i for i in ids[1:-1] if tokenizer.id_to_token(i) != "▁"]
     if content and all(i == tokenizer.unk_id for i in content):
         raise InputError(
             f"Every token of {text[:60]!r} is unknown to this tokenizer ({tokenizer.kind}, {tokenizer.vocab_size} tokens).",

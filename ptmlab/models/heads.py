@@ -79,8 +79,23 @@ def build_model(class_name: str, config: dict) -> nn.Module:
     from ptmlab.errors import CheckpointError
 
     if class_name not in MODEL_CLASSES:
+        _import_model_modules()  # models register themselves on import; a checkpoint may name one not imported yet
+    if class_name not in MODEL_CLASSES:
         raise CheckpointError(
             f"Unknown model class {class_name!r} in the checkpoint.",
             fix="Import the module that defines it before loading, or load with the ptmlab version that saved it.",
         )
-    return MODEL_CLASSES[class_name](TransformerConfig(**config))
+    model_class = MODEL_CLASSES[class_name]
+    config_class = getattr(model_class, "config_class", TransformerConfig)  # a model with extra config fields names it
+    return model_class(config_class(**config))
+
+
+def _import_model_modules() -> None:
+    import importlib
+    import pkgutil
+
+    import ptmlab.models
+
+    for module in pkgutil.iter_modules(ptmlab.models.__path__):
+        if module.name != "hf":  # Hugging Face wrappers need the optional `transformers`
+            importlib.import_module(f"ptmlab.models.{module.name}")

@@ -152,6 +152,8 @@ class Transformer(HookedModule):
         head_mask: torch.Tensor | None = None,
     ) -> EncoderOutput:
         self.check_input(input_ids)
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None  # no padding: lets SDPA take its fastest (unmasked) kernel
         T = input_ids.shape[1]
         x = self.tok_emb(input_ids) + self.pos_emb(torch.arange(T, device=input_ids.device))
         if self.seg_emb is not None and token_type_ids is not None:
