@@ -31,11 +31,12 @@ class MLMPreset:
     expected_minutes: float = 0.0
 
 
-# Measured on a 2-core CPU with torch 2.13 (see README "Expected numbers"); GPU figures are targets, not measurements.
+# cpu: measured on a 2-core CPU with torch 2.13 (1200 steps in 261 s of training, 4.5 min in all; held-out accuracy 0.113
+# vs a unigram baseline of 0.046). GPU figures are targets, not measurements.
 MLM_PRESETS: dict[str, MLMPreset] = {
     "smoke": MLMPreset(max_sentences=3000, vocab_size=1500, block_len=32, d_model=64, n_heads=2, steps=40,
-                       batch_size=16, eval_every=0, expected_accuracy=0.05, expected_minutes=0.1),
-    "cpu": MLMPreset(expected_accuracy=0.40, expected_minutes=3.0),
+                       batch_size=16, eval_every=0, expected_accuracy=0.01, expected_minutes=0.3),
+    "cpu": MLMPreset(expected_accuracy=0.11, expected_minutes=4.5),
     "gpu": MLMPreset(vocab_size=8000, block_len=128, d_model=256, n_layers=4, n_heads=4, steps=3000, batch_size=128,
                      lr=1e-3, eval_every=500, expected_accuracy=0.50, expected_minutes=2.0),
 }
