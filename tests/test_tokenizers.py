@@ -237,3 +237,31 @@ def test_word_vocab_size_and_min_freq():
     assert tok.vocab_size == 12 and "the" in tok.vocab
     rare = train_tokenizer(["a a b"], kind="word", vocab_size=None, min_freq=2)
     assert "a" in rare.vocab and "b" not in rare.vocab
+
+
+def test_subword_tokenizers_are_cached_so_every_process_gets_the_same_ids(tmp_path, monkeypatch):
+    """HF's trainers break frequency ties differently per process; the cache makes cached models keep their ids."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path))
+    code = (
+        "from ptmlab.data.tokenizers import train_tokenizer\n"
+        "texts = [f'the {w} sat on the {v} mat .' for w in 'cat dog bird fish cow'.split() for v in 'red big old'.split()]\n"
+        "print(sorted(train_tokenizer(texts * 3, kind='wordpiece', vocab_size=60).backend.get_vocab().items()))\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True) for _ in range(2)]
+    assert runs[0].stdout == runs[1].stdout and runs[0].stdout.strip()
+    assert len(list((tmp_path / "tokenizers").glob("wordpiece-*.json"))) == 1
+
+
+def test_a_damaged_cached_tokenizer_is_trained_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path))
+    texts = ["the cat sat on the mat .", "the dog sat on the log ."] * 5
+    first = train_tokenizer(texts, kind="bpe", vocab_size=60)
+    (cached,) = (tmp_path / "tokenizers").glob("bpe-*.json")
+    cached.write_text("{not json")
+    again = train_tokenizer(texts, kind="bpe", vocab_size=60)  # retrained (ids may differ from `first`: ties)
+    assert json.loads(cached.read_text())["kind"] == "bpe"  # the damaged file was overwritten with a good copy
+    assert train_tokenizer(texts, kind="bpe", vocab_size=60).encode("the cat sat .") == again.encode("the cat sat .")
+    assert first.vocab_size == again.vocab_size

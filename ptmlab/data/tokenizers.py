@@ -248,8 +248,14 @@ class SubwordTokenizer(Tokenizer):
         return cls(backend, kind, lowercase)
 
 
-def train_tokenizer(texts: Iterable[str], kind: str = "wordpiece", vocab_size: int = 8000, **kwargs) -> Tokenizer:
-    """Train any ptmlab tokenizer: kind is 'word', 'char', 'bpe', 'wordpiece' or 'unigram'."""
+def train_tokenizer(
+    texts: Iterable[str], kind: str = "wordpiece", vocab_size: int = 8000, *, cache: bool = True, **kwargs
+) -> Tokenizer:
+    """Train any ptmlab tokenizer: kind is 'word', 'char', 'bpe', 'wordpiece' or 'unigram'.
+
+    Subword tokenizers are cached by a hash of (texts, kind, vocab_size, options): Hugging Face's trainers break ties
+    between equally frequent pieces differently in every process, so without the cache a model cached yesterday would be
+    read today with partly different token ids. The shared cache ($PTMLAB_SHARED_CACHE) is read first."""
     texts = list(texts)
     if not any(t.strip() for t in texts):
         raise InputError("No text to train a tokenizer on.", fix="Pass a non-empty list of sentences.")
@@ -257,7 +263,38 @@ def train_tokenizer(texts: Iterable[str], kind: str = "wordpiece", vocab_size: i
         return WordTokenizer.train(texts, vocab_size=vocab_size, **kwargs)
     if kind == "char":
         return CharTokenizer.train(texts, **kwargs)
-    return SubwordTokenizer.train(texts, vocab_size=vocab_size, kind=kind, **kwargs)
+    if not cache:
+        return SubwordTokenizer.train(texts, vocab_size=vocab_size, kind=kind, **kwargs)
+    name = f"{kind}-{_tokenizer_key(texts, kind, vocab_size, kwargs)}.json"
+    for folder in _tokenizer_folders():
+        if (folder / name).is_file():
+            try:
+                return load_tokenizer(folder / name)
+            except DataError:
+                pass  # a damaged cache entry: train again and overwrite it below
+    tokenizer = SubwordTokenizer.train(texts, vocab_size=vocab_size, kind=kind, **kwargs)
+    try:
+        tokenizer.save(_tokenizer_folders()[-1] / name)
+    except OSError:
+        pass  # a read-only home: the tokenizer still works, it is only not reused
+    return tokenizer
+
+
+def _tokenizer_key(texts: list[str], kind: str, vocab_size: int, options: dict) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([kind, vocab_size, sorted(options.items())]).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\x00")
+    return digest.hexdigest()[:20]
+
+
+def _tokenizer_folders() -> list[Path]:
+    """Where cached tokenizers live: the shared cache's (read-only) first, the user's own last."""
+    from ptmlab.runtime import cache_dir, shared_cache
+
+    shared = shared_cache()
+    return ([shared / "tokenizers"] if shared else []) + [cache_dir("tokenizers")]
 
 
 def tokenizer_from_dict(data: dict) -> Tokenizer:
