@@ -95,6 +95,27 @@ def _own_corpus(source: str):
     return load_text(source)
 
 
+def explore(args: argparse.Namespace) -> int:
+    """Serve the visual explorer with Voila on 127.0.0.1 until Ctrl-C; print its URL first."""
+    import subprocess
+
+    from ptmlab.app.explorer import check_port, free_port, normalise_base_url, voila_command, voila_environment
+
+    if args.port is not None:
+        check_port(args.port)
+    port = args.port or free_port()
+    command = voila_command(port, base_url=args.base_url, open_browser=not args.no_browser)
+    print(f"ptmlab explorer: http://127.0.0.1:{port}{normalise_base_url(args.base_url)}  (Ctrl-C to stop)", flush=True)
+    server = subprocess.Popen(command, env=voila_environment())
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.terminate()  # Ctrl-C ends the app quietly, not with a traceback
+        server.wait(timeout=15)
+        print("ptmlab explorer stopped.")
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ptmlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retrain", action="store_true", help="ignore a cached run with the same config")
     p.add_argument("--output", "-o", default=None, help="also save the checkpoint here (.safetensors + .json)")
     p.set_defaults(func=train)
+    p = sub.add_parser("explore", help="open the visual explorer (attention, predictions, embeddings) in a browser")
+    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")
+    p.add_argument("--base-url", default="/", help="URL prefix when served behind a proxy (JupyterHub)")
+    p.set_defaults(func=explore)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -19,6 +19,19 @@ def _private_cache(tmp_path_factory):
         os.environ["PTMLAB_HOME"] = old
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models train fastest on one thread, and a shared 2-core machine stays usable (no oversubscription).
+
+    Test modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture
 def tiny_config():
     from ptmlab.models.transformer import TransformerConfig

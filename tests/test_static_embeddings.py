@@ -11,14 +11,7 @@ import torch
 from ptmlab.errors import InputError
 from ptmlab.models import static as S
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensor ops: on shared cores a second thread only waits (the trainers also use one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_corpus(n_sentences: int = 600, seed: int = 0) -> list[list[str]]:

@@ -54,6 +54,28 @@ class EncoderOutput:
     extras: dict = field(default_factory=dict)
 
 
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    dropout_p: float,
+    pattern: HookPoint,
+    need_weights: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scaled dot-product attention over [batch, heads, seq, d_head] tensors; mask is bool, True = may attend.
+
+    Returns (per-head outputs, weights or None). Self- and cross-attention (models/seq2seq.py) both call it."""
+    if need_weights or pattern.active:
+        # Explicit path: only when someone wants the weights (views, probes); same result as the fused path.
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = pattern(scores.softmax(dim=-1))
+        return F.dropout(weights, dropout_p, dropout_p > 0) @ v, weights
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p), None
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: TransformerConfig):
         super().__init__()
@@ -71,16 +93,7 @@ class SelfAttention(nn.Module):
         q, k, v = self.q(q), self.k(k), self.v(v)
         mask = self._mask(key_mask, T, x.device)  # bool [B or 1, 1, T, T], True = may attend
         p_drop = self.dropout if self.training else 0.0
-        weights = None
-        if need_weights or self.pattern.active:
-            # Explicit path: only when someone wants the weights (views, probes); same result as the fused path.
-            scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_head)
-            if mask is not None:
-                scores = scores.masked_fill(~mask, float("-inf"))
-            weights = self.pattern(scores.softmax(dim=-1))
-            z = F.dropout(weights, p_drop, self.training) @ v
-        else:
-            z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p_drop)
+        z, weights = attend(q, k, v, mask, p_drop, self.pattern, need_weights)
         if head_mask is not None:  # pruning: switch heads off, [heads] of 0/1
             z = z * head_mask.view(1, -1, 1, 1).to(z.dtype)
         z = self.z(z)

@@ -1,0 +1,663 @@
+"""Which noising makes a better pre-trained encoder? Each one pre-trains the same encoder-decoder; a reading task decides.
+
+Lewis et al. 2020, BART Table 1 (document rotation 77.2 and sentence shuffling 85.4 SQuAD F1, far below token masking,
+deletion and text infilling at 90.4-90.8) and Raffel et al. 2020, T5 (deshuffling collapses: 73.17 vs 82.96 GLUE).
+This module holds the task (fact QA on held-out worlds); the training loops and seed statistics are ptmlab.probe.training."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ptmlab.data.tokenizers import Tokenizer
+from ptmlab.errors import InputError
+from ptmlab.models.heads import register_model
+from ptmlab.models.hooks import HookedModule
+from ptmlab.models.transformer import Transformer, TransformerConfig
+
+# The noisings of BART Table 1, T5's deshuffling and the two Seq2Seq MLMs, plus "none" (no pre-training at all).
+BART_NOISINGS = ("token_masking", "token_deletion", "text_infilling", "sentence_permutation", "document_rotation")
+OBJECTIVES = ("none", *BART_NOISINGS, "token_shuffling", "t5_span", "mass")
+OBJECTIVE_NAMES = {
+    "none": "no pre-training",
+    "token_masking": "token masking",
+    "token_deletion": "token deletion",
+    "text_infilling": "text infilling",
+    "sentence_permutation": "sentence shuffling",
+    "document_rotation": "document rotation",
+    "token_shuffling": "deshuffling (T5)",
+    "t5_span": "span corruption (T5)",
+    "mass": "MASS (masked seq2seq)",
+}
+# (number, what it measures) from /work/shared/PAPER_NUMBERS.md items 6 and 7. BART: SQuAD 1.1 F1 of a BART-base model
+# pre-trained with each noising alone; T5: average GLUE score, or SQuAD EM for no pre-training.
+PAPER: dict[str, tuple[float, str]] = {
+    "none": (50.31, "T5: SQuAD EM without pre-training (80.88 with)"),
+    "token_masking": (90.4, "BART Table 1: SQuAD F1"),
+    "token_deletion": (90.4, "BART Table 1: SQuAD F1"),
+    "text_infilling": (90.8, "BART Table 1: SQuAD F1"),
+    "sentence_permutation": (85.4, "BART Table 1: SQuAD F1"),
+    "document_rotation": (77.2, "BART Table 1: SQuAD F1"),
+    "token_shuffling": (73.17, "T5: GLUE avg (BERT-style 82.96)"),
+    "t5_span": (83.28, "T5: GLUE avg (its baseline)"),
+    "mass": (87.0, "BART Table 1: masked seq2seq, SQuAD F1"),
+}
+GOOD, POOR = ("token_masking", "token_deletion", "text_infilling"), ("sentence_permutation", "document_rotation")
+
+
+@dataclass(frozen=True)
+class Seq2SeqPreset:
+    """Sizes for chapter 06. Pre-training text: the documents of worlds 0..pretrain_worlds-1; the reading task uses
+    two held-out worlds (one to fine-tune, one to test), so answers must be read, not remembered."""
+
+    pretrain_worlds: int = 8
+    block_len: int = 64  # pre-training rows and reading-task inputs alike, so every position was pre-trained
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    pretrain_steps: int = 150
+    batch_size: int = 16  # pre-training and fine-tuning batches
+    lr: float = 3e-3
+    qa_train: int = 300  # few labelled questions, so what pre-training taught matters
+    qa_test: int = 400
+    finetune_steps: int = 100
+    finetune_lr: float = 1e-3
+    seeds: tuple[int, ...] = (0, 1, 2)
+    objectives: tuple[str, ...] = ("none", *BART_NOISINGS, "token_shuffling")  # MASS, T5 spans: gpu preset
+    mask_ratio: float = 0.3  # BART's share of noised tokens for masking, deletion and infilling
+    dropout: float = 0.0  # a few epochs over small data need none, and on CPU dropout costs about a quarter of a step
+    expected: str = ""  # what the notebook tells the learner to expect
+    expected_minutes: float = 0.0  # the notebook once the cache is full
+    cache_minutes: float = 0.0  # filling the cache: every objective x seed pre-trained and fine-tuned
+
+
+PRESETS: dict[str, Seq2SeqPreset] = {
+    "smoke": Seq2SeqPreset(
+        pretrain_worlds=2,
+        d_model=32,
+        n_layers=1,
+        n_heads=2,
+        pretrain_steps=8,
+        batch_size=8,
+        qa_train=64,
+        qa_test=48,
+        finetune_steps=8,
+        seeds=(0,),
+        objectives=("none", "text_infilling", "document_rotation"),
+        expected="numbers are noise at this size (measured: F1 7.6-8.0 for all three, 1 seed)",
+        expected_minutes=1.0,  # measured: the whole notebook in 62 s on 2 cores shared with other jobs (load 5)
+        cache_minutes=0.3,
+    ),
+    "cpu": Seq2SeqPreset(
+        expected="measured, 3 seeds, F1 mean ± sd: masking 28.3 ± 2.5, deletion 27.5 ± 1.5, infilling 28.2 ± 1.9; "
+        "sentence shuffling 25.8 ± 1.5, rotation 24.8 ± 4.2; deshuffling 27.2 ± 3.0; no pre-training 23.7 ± 0.1. "
+        "BART's order holds in the means (gap +1.6) but in 1 seed of 3 only; no deshuffling collapse",
+        expected_minutes=1.5,  # measured with the cache full: 87 s on 2 shared cores (load 9)
+        cache_minutes=31.0,  # measured: 1451 s pre-training + 385 s fine-tuning, 2 cores shared (load 8-17)
+    ),
+    "gpu": Seq2SeqPreset(
+        pretrain_worlds=30,
+        block_len=96,
+        d_model=128,
+        n_layers=3,
+        n_heads=4,
+        pretrain_steps=3000,
+        batch_size=64,
+        lr=1e-3,
+        finetune_steps=300,
+        seeds=(0, 1, 2, 3, 4),
+        objectives=OBJECTIVES,
+        expected="target, not measured: the cpu direction with larger gaps",
+        expected_minutes=1.0,  # target, not measured
+        cache_minutes=30.0,  # target, not measured
+    ),
+}
+
+QA_TRAIN_WORLDS, QA_TEST_WORLD = (1000, 1002, 1003, 1004), 1001  # held-out worlds: never seen in pre-training
+N_SENTINELS = 32
+
+
+# ============================================================================ text and tokenizer
+@lru_cache(maxsize=8)
+def _world(seed: int):
+    from ptmlab.data.world import make_world
+
+    return make_world(seed)
+
+
+def pretraining_documents(preset: Seq2SeqPreset) -> list[list[str]]:
+    """The pre-training text: every document (a list of sentences) of worlds 0 .. pretrain_worlds-1."""
+    return [[s.text for s in d.sentences] for seed in range(preset.pretrain_worlds) for d in _world(seed).documents()]
+
+
+def example_document(world_seed: int = 1001, index: int = 0, n_sentences: int = 4) -> str:
+    """The first sentences of one document of a world (by default a held-out one), as plain text for the views."""
+    documents = _world(world_seed).documents()
+    if not 0 <= index < len(documents):
+        raise InputError(
+            f"World {world_seed} has {len(documents)} documents.", fix=f"Use 0 <= index < {len(documents)}."
+        )
+    return " ".join(s.text for s in documents[index].sentences[:n_sentences])
+
+
+def cloze_question(world, fact) -> str:
+    """The relation's cloze statement about `fact` with the object asked for: 'Otto Blackwood was born in what ?'.
+
+    'what' instead of [MASK]: a [MASK] would favour the objectives that saw [MASK] in pre-training."""
+    template = world.relations[fact.relation]["cloze"][0]
+    subject = world.entities[fact.subject]
+    name = f"{subject.attrs['article']} {subject.name}" if subject.attrs.get("article") else subject.name
+    possessive = name + ("'" if name.endswith("s") else "'s")
+    text = re.sub(r"\{O(?::\w+)?\}", "what", template)
+    text = re.sub(r"\{S:poss\}", possessive, text)
+    text = re.sub(r"\{S(?::\w+)?\}", name, text)
+    return text[:1].upper() + text[1:].rstrip(". ") + " ?"
+
+
+@lru_cache(maxsize=4)
+def build_tokenizer(pretrain_worlds: int) -> Tokenizer:
+    """A word-level tokenizer over the pre-training worlds' text and the question words, with T5 sentinels appended."""
+    from ptmlab.data.tokenizers import train_tokenizer
+    from ptmlab.objectives.seq2seq import add_sentinels
+
+    texts = [s for seed in range(pretrain_worlds) for s in _world(seed).sentences()]
+    world = _world(0)
+    texts += [cloze_question(world, f) for f in world.facts if world.relations[f.relation].get("cloze")]
+    return add_sentinels(train_tokenizer(texts, kind="word", vocab_size=None), N_SENTINELS)
+
+
+def pack_documents(tokenizer: Tokenizer, documents: list[list[str]], block_len: int) -> torch.Tensor:
+    """One row per document: [CLS] s1 [SEP] s2 [SEP] ... [SEP] [PAD]...; a document longer than a block continues in
+    the next row, cut at a sentence boundary, so [SEP] always ends a sentence (sentence permutation relies on it)."""
+    if block_len < 8:
+        raise InputError(f"block_len={block_len} is too short.", fix="Use at least 8.")
+    rows: list[list[int]] = []
+    for document in documents:
+        row = [tokenizer.cls_id]
+        for sentence in document:
+            ids = tokenizer.encode(sentence, add_special_tokens=False)[: block_len - 2] + [tokenizer.sep_id]
+            if len(row) + len(ids) > block_len:
+                rows.append(row)
+                row = [tokenizer.cls_id]
+            row += ids
+        if len(row) > 1:
+            rows.append(row)
+    if not rows:
+        raise InputError("No text to pack.", fix="Pass at least one non-empty document.")
+    out = torch.zeros((len(rows), max(len(r) for r in rows)), dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r)
+    return out
+
+
+# ============================================================================ the reading task
+@dataclass
+class FactQA:
+    """Extractive question answering on held-out world documents: '[CLS] question [SEP] document' and the answer span.
+
+    starts/ends index the answer's first/last token in input_ids; answers are the gold token strings."""
+
+    input_ids: torch.Tensor  # [n, seq]
+    attention_mask: torch.Tensor
+    starts: torch.Tensor  # [n]
+    ends: torch.Tensor
+    context_starts: torch.Tensor  # [n] first document position (answers are searched from there)
+    questions: list[str]
+    answers: list[str]
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def trimmed(self) -> FactQA:
+        """The same examples without the padding columns every row has (saves compute on short batches)."""
+        width = int(self.attention_mask.sum(1).max())
+        return replace(self, input_ids=self.input_ids[:, :width], attention_mask=self.attention_mask[:, :width])
+
+    def take(self, index) -> FactQA:
+        index = torch.as_tensor(index)
+        pick = index.tolist()
+        return FactQA(
+            self.input_ids[index],
+            self.attention_mask[index],
+            self.starts[index],
+            self.ends[index],
+            self.context_starts[index],
+            [self.questions[i] for i in pick],
+            [self.answers[i] for i in pick],
+        )
+
+
+def _find(haystack: list[int], needle: list[int]) -> int:
+    for i in range(len(haystack) - len(needle) + 1):
+        if haystack[i : i + len(needle)] == needle:
+            return i
+    return -1
+
+
+def _document_questions(tokenizer: Tokenizer, world, document, max_len: int) -> list[tuple]:
+    """(ids, answer start, answer end, question length, question, answer) for each usable fact of one document."""
+    out = []
+    sentence_ids = [tokenizer.encode(s.text, add_special_tokens=False) for s in document.sentences]
+    for k, sentence in enumerate(document.sentences):
+        fact = sentence.fact
+        if fact is None or fact.subject != document.subject or not world.relations[fact.relation].get("cloze"):
+            continue
+        if re.search(rf"\b{re.escape(world.name(fact.object))}\b", world.name(fact.subject)):
+            continue  # 'the University of Ysmere is located in what ?': copying the name is not reading
+        answer = tokenizer.encode(world.name(fact.object), add_special_tokens=False)
+        offset = _find(sentence_ids[k], answer)
+        if offset < 0 or tokenizer.unk_id in answer:
+            continue
+        question = cloze_question(world, fact)
+        q_ids = tokenizer.encode(question)  # [CLS] question [SEP]
+        # A long document is cut to fit: sentences after the answer's go first, then those before it (the other
+        # sentences stay as distractors). Pre-training blocks have the same length, so every position was trained.
+        keep = list(range(len(sentence_ids)))
+        while len(q_ids) + sum(len(sentence_ids[j]) + 1 for j in keep) > max_len and len(keep) > 1:
+            keep.remove(keep[-1] if keep[-1] != k else keep[0])
+        ids, start = list(q_ids), -1
+        for j in keep:
+            if j == k:
+                start = len(ids) + offset
+            ids += sentence_ids[j] + [tokenizer.sep_id]
+        if len(ids) <= max_len:
+            out.append((ids, start, start + len(answer) - 1, len(q_ids), question, world.name(fact.object)))
+    return out
+
+
+def fact_qa(
+    tokenizer: Tokenizer, world_seeds: int | tuple[int, ...], n: int, max_len: int = 128, seed: int = 0
+) -> FactQA:
+    """Questions about a document's own facts ('otto blackwood was born in what ?'), answered by a span of it.
+
+    Facts whose object is not written out verbatim in its sentence (a birth date given as a year) are skipped, as are
+    documents too long for max_len. n examples are drawn at random (seeded) from the worlds' questions."""
+    import random
+
+    examples = []
+    for world_seed in (world_seeds,) if isinstance(world_seeds, int) else world_seeds:
+        world = _world(world_seed)
+        for document in world.documents():
+            examples += _document_questions(tokenizer, world, document, max_len)
+    if len(examples) < n:
+        raise InputError(f"Worlds {world_seeds} give {len(examples)} questions; {n} were asked for.", fix="Ask fewer.")
+    random.Random(f"fact_qa:{world_seeds}:{seed}").shuffle(examples)
+    examples = examples[:n]
+    width = max(len(e[0]) for e in examples)
+    ids = torch.zeros((n, width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        ids[i, : len(e[0])] = torch.tensor(e[0])
+    return FactQA(
+        ids,
+        (ids != 0).long(),
+        torch.tensor([e[1] for e in examples]),
+        torch.tensor([e[2] for e in examples]),
+        torch.tensor([e[3] for e in examples]),
+        [e[4] for e in examples],
+        [e[5] for e in examples],
+    )
+
+
+@register_model
+class SpanQAModel(HookedModule):
+    """A Transformer encoder and a linear layer scoring each token as the answer's start and end (BERT's SQuAD head)."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Transformer(replace(config, causal=False, n_segments=0))
+        self.span_head = nn.Linear(config.d_model, 2)
+
+    def forward(self, input_ids, attention_mask=None):
+        hidden = self.encoder(input_ids, attention_mask).last_hidden_state
+        start, end = self.span_head(hidden).unbind(-1)
+        return start, end
+
+
+def _span_logits_masked(start, end, data: FactQA):
+    """Answers live in the document: mask the question and the padding."""
+    positions = torch.arange(start.shape[1], device=start.device)[None]
+    allowed = (positions >= data.context_starts.to(start.device)[:, None]) & data.attention_mask.to(start.device).bool()
+    return start.masked_fill(~allowed, -1e4), end.masked_fill(~allowed, -1e4)
+
+
+@torch.no_grad()
+def evaluate_qa(model: SpanQAModel, data: FactQA, max_answer_len: int = 8, batch_size: int = 128) -> dict[str, float]:
+    """SQuAD-style exact match and token F1 (in %) of the best span (start <= end < start + max_answer_len)."""
+    model.eval()
+    device = next(model.parameters()).device
+    f1s, exact = [], []
+    for i in range(0, len(data), batch_size):
+        chunk = data.take(range(i, min(i + batch_size, len(data)))).trimmed()
+        start, end = _span_logits_masked(*model(chunk.input_ids.to(device), chunk.attention_mask.to(device)), chunk)
+        scores = start[:, :, None] + end[:, None, :]
+        T = scores.shape[1]
+        valid = torch.ones(T, T, dtype=torch.bool, device=device).triu().tril(max_answer_len - 1)
+        best = scores.masked_fill(~valid, -1e9).flatten(1).argmax(-1)
+        for row, flat in enumerate(best.tolist()):
+            s, e = divmod(flat, T)
+            predicted = chunk.input_ids[row, s : e + 1].tolist()
+            gold = chunk.input_ids[row, int(chunk.starts[row]) : int(chunk.ends[row]) + 1].tolist()
+            exact.append(float(predicted == gold))
+            f1s.append(_token_f1(predicted, gold))
+    return {"f1": 100 * statistics.mean(f1s), "exact_match": 100 * statistics.mean(exact)}
+
+
+def _token_f1(predicted: list[int], gold: list[int]) -> float:
+    from collections import Counter
+
+    common = sum((Counter(predicted) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+# ============================================================================ pre-training and fine-tuning
+def make_objective(name: str, tokenizer: Tokenizer, mask_ratio: float = 0.3):
+    """The Objective for one row of the comparison ('none' has none)."""
+    from ptmlab.objectives.dae import NOISINGS, DenoisingAutoencoder
+    from ptmlab.objectives.seq2seq import MASS, T5SpanCorruption, sentinel_ids
+
+    if name in NOISINGS:
+        return DenoisingAutoencoder(name, mask_ratio=mask_ratio)
+    if name == "t5_span":
+        return T5SpanCorruption(sentinel_ids(tokenizer))
+    if name == "mass":
+        return MASS()
+    raise InputError(f"Unknown objective {name!r}.", fix=f"Use one of {[o for o in OBJECTIVES if o != 'none']}.")
+
+
+def model_config(preset: Seq2SeqPreset, tokenizer: Tokenizer) -> TransformerConfig:
+    """The encoder-decoder every objective trains (and whose encoder the reading task fine-tunes). 128 positions at
+    least, so the decoder can write a whole block and generation has room to spare."""
+    from ptmlab.probe.training import backbone_config
+
+    return backbone_config(preset, tokenizer.vocab_size, max_len=max(128, preset.block_len))
+
+
+def _pretrain_config(name: str, preset: Seq2SeqPreset, seed: int) -> dict[str, Any]:
+    keep = ("pretrain_worlds", "block_len", "d_model", "n_layers", "n_heads", "pretrain_steps", "batch_size", "lr")
+    return {
+        "recipe": "seq2seq-pretrain",
+        "version": 3,
+        "objective": name,
+        "seed": seed,
+        **{k: getattr(preset, k) for k in (*keep, "mask_ratio", "dropout")},
+    }
+
+
+@lru_cache(maxsize=2)
+def pretraining_blocks(pretrain_worlds: int, block_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training blocks from the pre-training worlds, 128 validation blocks from the held-out test world)."""
+    preset = Seq2SeqPreset(pretrain_worlds=pretrain_worlds, block_len=block_len)
+    tokenizer = build_tokenizer(pretrain_worlds)
+    held_out = [[s.text for s in d.sentences] for d in _world(QA_TEST_WORLD).documents()]
+    return (
+        pack_documents(tokenizer, pretraining_documents(preset), block_len),
+        pack_documents(tokenizer, held_out, block_len)[:128],
+    )
+
+
+def pretrain(
+    name: str,
+    preset: Seq2SeqPreset | str | None = None,
+    seed: int = 0,
+    *,
+    retrain: bool = False,
+    live_plot: bool | None = False,
+):
+    """Pre-train (or load from the cache) the encoder-decoder with one objective; returns a ptmlab.train.cache.Run.
+
+    name 'none' returns the untrained, seeded model (the no-pre-training baseline)."""
+    from ptmlab.models.seq2seq import EncoderDecoder
+    from ptmlab.probe.training import pretrain_objective
+    from ptmlab.runtime import pick_preset
+    from ptmlab.train.cache import Run
+
+    preset = preset if isinstance(preset, Seq2SeqPreset) else pick_preset(PRESETS, preset)
+    if name not in OBJECTIVES:
+        raise InputError(f"Unknown objective {name!r}.", fix=f"Use one of {list(OBJECTIVES)}.")
+    tokenizer = build_tokenizer(preset.pretrain_worlds)
+    config = model_config(preset, tokenizer)
+    if name == "none":
+        torch.manual_seed(seed)
+        return Run(EncoderDecoder(config).eval(), {"history": [], "evals": [], "seconds": 0.0})
+    blocks, valid = pretraining_blocks(preset.pretrain_worlds, preset.block_len)
+    return pretrain_objective(
+        f"seq2seq-{name}",
+        _pretrain_config(name, preset, seed),
+        make_objective(name, tokenizer, preset.mask_ratio),
+        config,
+        blocks,
+        steps=preset.pretrain_steps,
+        batch_size=preset.batch_size,
+        lr=preset.lr,
+        seed=seed,
+        eval_data=valid,
+        title=f"pre-train: {OBJECTIVE_NAMES[name]} (seed {seed})",
+        live_plot=live_plot,
+        retrain=retrain,
+    )
+
+
+def finetune_qa(
+    encoder_decoder, train: FactQA, test: FactQA, preset: Seq2SeqPreset, seed: int = 0, progress: bool = True
+) -> tuple[SpanQAModel, dict[str, Any]]:
+    """Copy the pre-trained encoder under a span head and fine-tune everything on `train`; score on `test`."""
+    from ptmlab.probe.training import finetune
+    from ptmlab.runtime import get_device
+
+    device = get_device()
+    torch.manual_seed(1000 + seed)  # the span head's initial weights
+    model = SpanQAModel(encoder_decoder.config)
+    model.encoder.load_state_dict(encoder_decoder.encoder.state_dict())
+    model.to(device)
+
+    def batch_loss(model, generator):
+        batch = train.take(torch.randint(0, len(train), (preset.batch_size,), generator=generator)).trimmed()
+        start, end = _span_logits_masked(*model(batch.input_ids.to(device), batch.attention_mask.to(device)), batch)
+        return (F.cross_entropy(start, batch.starts.to(device)) + F.cross_entropy(end, batch.ends.to(device))) / 2
+
+    started = time.perf_counter()
+    losses = finetune(
+        model,
+        batch_loss,
+        steps=preset.finetune_steps,
+        lr=preset.finetune_lr,
+        seed=seed,
+        title="fine-tune QA",
+        progress=progress,
+    )
+    scores = evaluate_qa(model, test)
+    return model.cpu().eval(), {**scores, "loss_curve": losses, "seconds": time.perf_counter() - started}
+
+
+@lru_cache(maxsize=4)
+def qa_data(pretrain_worlds: int, n_train: int, n_test: int, max_len: int = 128) -> tuple[FactQA, FactQA]:
+    """The reading task's fine-tuning questions (4 held-out worlds) and test questions (a fifth held-out world)."""
+    tokenizer = build_tokenizer(pretrain_worlds)
+    return (
+        fact_qa(tokenizer, QA_TRAIN_WORLDS, n_train, max_len=max_len, seed=0),
+        fact_qa(tokenizer, QA_TEST_WORLD, n_test, max_len=max_len, seed=0),
+    )
+
+
+def pretrain_and_score(
+    name: str, preset: Seq2SeqPreset, seed: int, retrain: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """One cell of the comparison: pre-train with `name` (cached), fine-tune on the reading task (cached), score."""
+    from ptmlab.probe.training import final_loss
+    from ptmlab.train.cache import load_or_train
+
+    started = time.perf_counter()
+    run = pretrain(name, preset, seed, retrain=retrain)
+    train, test = qa_data(preset.pretrain_worlds, preset.qa_train, preset.qa_test, preset.block_len)
+    keep = ("qa_train", "qa_test", "finetune_steps", "finetune_lr", "batch_size")
+    config = {
+        **_pretrain_config(name, preset, seed),
+        "recipe": "seq2seq-fact-qa",
+        **{k: getattr(preset, k) for k in keep},
+    }
+    scored = load_or_train(
+        f"seq2seq-qa-{name}",
+        config,
+        lambda: finetune_qa(run.model, train, test, preset, seed, progress),
+        retrain=retrain,
+    )
+    return {
+        "objective": name,
+        "seed": seed,
+        "f1": scored.meta["f1"],
+        "exact_match": scored.meta["exact_match"],
+        "pretrain_loss": final_loss(run.meta.get("history") or []),
+        "pretrain_seconds": run.meta.get("seconds", 0.0),
+        "finetune_seconds": scored.meta.get("seconds", 0.0),
+        "from_cache": bool(scored.from_cache and (run.from_cache or name == "none")),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+# ============================================================================ the comparison
+@dataclass
+class NoisingComparison:
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per (objective, seed)
+    preset: Seq2SeqPreset | None = None
+    seconds: float = 0.0
+
+    def scores(self, name: str, metric: str = "f1") -> list[float]:
+        return [r[metric] for r in self.rows if r["objective"] == name]
+
+    def mean(self, name: str, metric: str = "f1") -> float:
+        from ptmlab.probe.training import mean_sd
+
+        return mean_sd(self.scores(name, metric))[0] if self.scores(name, metric) else float("nan")
+
+    def spread(self, name: str, metric: str = "f1") -> float:
+        from ptmlab.probe.training import mean_sd
+
+        return mean_sd(self.scores(name, metric))[1] if self.scores(name, metric) else 0.0
+
+    @property
+    def objectives(self) -> list[str]:
+        return list(dict.fromkeys(r["objective"] for r in self.rows))
+
+    def direction(self) -> dict[str, Any]:
+        """BART's claim in numbers: the worst mean of masking/deletion/infilling vs the best of rotation/shuffling,
+        and how many seeds agree (per seed: the worst 'good' run still beats the best 'poor' one)."""
+        good = [n for n in GOOD if self.scores(n)]
+        poor = [n for n in POOR if self.scores(n)]
+        if not good or not poor:
+            return {"holds": None, "gap": float("nan")}
+        worst_good, best_poor = min(self.mean(n) for n in good), max(self.mean(n) for n in poor)
+        f1 = {(r["objective"], r["seed"]): r["f1"] for r in self.rows}
+        seeds = sorted({s for (n, s) in f1 if all((m, s) in f1 for m in good + poor)})
+        wins = sum(min(f1[n, s] for n in good) > max(f1[n, s] for n in poor) for s in seeds)
+        return {
+            "holds": worst_good > best_poor,
+            "gap": worst_good - best_poor,
+            "worst_good": worst_good,
+            "best_poor": best_poor,
+            "seeds_agreeing": wins,
+            "seeds": len(seeds),
+        }
+
+    def paired(self, a: str, b: str, metric: str = "f1") -> dict[str, Any]:
+        """Seed-by-seed: does `a` beat `b` (ptmlab.probe.training.paired_direction)?"""
+        from ptmlab.probe.training import paired_direction
+
+        return paired_direction(self.rows, metric, a, b)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "preset": asdict(self.preset) if self.preset else None, "seconds": self.seconds}
+
+
+def compare_noisings(
+    preset: Seq2SeqPreset | str | None = None,
+    objectives: tuple[str, ...] | None = None,
+    seeds: tuple[int, ...] | None = None,
+    retrain: bool = False,
+    verbose: bool = True,
+) -> NoisingComparison:
+    """Pre-train once per (objective, seed), fine-tune each on the reading task, and collect F1 / EM.
+
+    Every run is cached (ptmlab.train.cache.load_or_train): the first call fills the cache (preset.cache_minutes),
+    later calls load it in seconds."""
+    from ptmlab.runtime import pick_preset
+
+    preset = preset if isinstance(preset, Seq2SeqPreset) else pick_preset(PRESETS, preset)
+    objectives = tuple(objectives or preset.objectives)
+    seeds = tuple(seeds if seeds is not None else preset.seeds)
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown:
+        raise InputError(f"Unknown objective {unknown[0]!r}.", fix=f"Use names from {list(OBJECTIVES)}.")
+    started = time.perf_counter()
+    comparison = NoisingComparison(preset=preset)
+    for name in objectives:
+        for seed in seeds:
+            row = pretrain_and_score(name, preset, seed, retrain=retrain, progress=False)
+            comparison.rows.append(row)
+            if verbose:
+                source = "cached" if row["from_cache"] else f"trained in {row['seconds']:.0f} s"
+                print(
+                    f"{OBJECTIVE_NAMES[name]:<24} seed {seed}: F1 {row['f1']:5.1f}  EM {row['exact_match']:5.1f}"
+                    f"  ({source})",
+                    flush=True,
+                )
+    comparison.seconds = time.perf_counter() - started
+    return comparison
+
+
+def comparison_rows(comparison: NoisingComparison) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): objective, our F1 mean ± sd, per-seed F1, the paper's number and what the paper measured."""
+    n = len(comparison.rows) // max(1, len(comparison.objectives))
+    header = ["pre-training objective", f"our F1 (mean ± sd, {n} seeds)", "per seed", "paper", "paper metric"]
+    rows = []
+    for name in comparison.objectives:
+        paper, what = PAPER[name]
+        rows.append(
+            [
+                OBJECTIVE_NAMES[name],
+                f"{comparison.mean(name):.1f} ± {comparison.spread(name):.1f}",
+                ", ".join(f"{s:.1f}" for s in comparison.scores(name)),
+                f"{paper:g}",
+                what,
+            ]
+        )
+    return header, rows
+
+
+def comparison_text(comparison: NoisingComparison) -> str:
+    """The comparison as a plain-text table (for logs, the CLI and the README)."""
+    from ptmlab.probe.training import table_text
+
+    return table_text(*comparison_rows(comparison))
+
+
+def comparison_table(comparison: NoisingComparison):
+    """A plotly table: our F1 on the reading task beside BART's / T5's published number for each objective."""
+    from ptmlab.probe.training import table_figure
+
+    return table_figure(*comparison_rows(comparison))
+
+
+def comparison_figure(comparison: NoisingComparison):
+    """Bars at the mean F1 and EM per objective (± sd), a dot per seed; green: BART's good group, orange: the poor."""
+    from ptmlab.probe.training import seeds_figure
+
+    colours = {n: "#009e73" if n in GOOD else "#d55e00" if n in POOR else "#999999" for n in comparison.objectives}
+    return seeds_figure(
+        comparison.rows,
+        {"f1": "F1 on held-out fact QA", "exact_match": "exact match"},
+        labels=OBJECTIVE_NAMES,
+        colours=colours,
+        title="Which noising pre-trains a better reader? (mean ± sd over seeds; dots: one seed each)",
+    )
