@@ -385,3 +385,24 @@ def test_missing_voila_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "voila" else real(name, *a))
     with pytest.raises(PtmlabError, match="Voila"):
         explorer.voila_command(8899)
+
+
+def test_the_replay_shows_the_runs_training_snapshots(home, monkeypatch):
+    root, _ = home
+    monkeypatch.setenv("PTMLAB_HOME", str(root))
+    app = explorer.ExplorerApp()
+    (output,) = app.replay.outputs
+    figure = output["data"]["application/vnd.plotly.v1+json"]
+    steps = app.loaded.snapshots["steps"]
+    assert steps[0] == 0 and steps[-1] == 6 and len(figure["frames"]) == len(steps)
+    assert [s["label"] for s in figure["layout"]["sliders"][0]["steps"]] == [str(s) for s in steps]
+
+
+@needs_hf
+def test_models_without_snapshots_say_so_in_the_replay(home, monkeypatch):
+    root, _ = home
+    monkeypatch.setenv("PTMLAB_HOME", str(root))
+    app = explorer.ExplorerApp()
+    app.use_model(explorer.choice_from_text("all-MiniLM-L6-v2"))
+    (output,) = app.replay.outputs
+    assert "no recorded training snapshots" in output["data"]["text/html"]

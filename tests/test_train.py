@@ -124,3 +124,35 @@ def test_damaged_cached_run_is_retrained(tiny_config, monkeypatch, tmp_path):
     run.path.write_bytes(b"garbage")
     again = load_or_train("unit", {"a": 3}, lambda: (MaskedLanguageModel(tiny_config), {"fresh": True}))
     assert not again.from_cache and again.meta["fresh"]
+
+
+def test_embedding_recorder_replays_training_in_the_final_pca_plane(tiny_config, tiny_blocks):
+    import numpy as np
+
+    from ptmlab.data.tokenizers import WordTokenizer
+    from ptmlab.errors import InputError
+    from ptmlab.train.recipes import EmbeddingRecorder
+    from ptmlab.viz.projector import replay_figure
+
+    torch.manual_seed(0)
+    model = MaskedLanguageModel(tiny_config)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(tiny_config.vocab_size - 5)]
+    recorder = EmbeddingRecorder(
+        model.body.tok_emb, tiny_blocks, WordTokenizer({t: i for i, t in enumerate(vocab)}), every=4, n_tokens=20
+    )
+    assert len(recorder.ids) == 20 and min(recorder.ids) >= 5  # the most frequent non-special tokens
+    start = recorder.vectors[0].clone()
+    Trainer(model, MaskedLM(tiny_config.vocab_size, mask_prob=0.3), tiny_blocks,
+            TrainConfig(steps=10, batch_size=16, lr=1e-2, eval_every=0), callbacks=[recorder], device="cpu",
+            live_plot=False).fit()  # fmt: skip
+    snapshots = recorder.projected()
+    assert snapshots["steps"] == [0, 4, 8, 10]  # the start, every 4 steps, and always the trained state
+    coords = [np.asarray(c) for c in snapshots["coords"]]
+    assert all(c.shape == (20, 2) for c in coords)
+    assert not torch.equal(start, recorder.vectors[-1])  # training moved the embeddings
+    assert abs(coords[-1].mean(0)).max() < 1e-3  # the last frame is centred: its own PCA plane
+    assert coords[-1][:, 0].var() >= coords[-1][:, 1].var()  # PC 1 carries the most variance
+    figure = replay_figure(snapshots)
+    assert len(figure.frames) == 4 and figure.layout.sliders[0].active == 3
+    with pytest.raises(InputError, match="no embedding snapshots"):
+        replay_figure(None)

@@ -159,6 +159,7 @@ class LoadedModel:
     tokenizer: Any
     family: str
     max_len: int
+    snapshots: dict | None = None  # embeddings recorded during training (ptmlab recipes): the replay
 
     @property
     def backend(self) -> str:
@@ -218,7 +219,8 @@ def _load_ptmlab(choice: ModelChoice) -> LoadedModel:
             f"{type(model).__name__} is not a Transformer model the explorer can read.",
             fix="Pick a Transformer run (MLM or LM) from the menu.",
         )
-    return LoadedModel(choice, model, tokenizer, family, int(config.max_len))
+    snapshots = sidecar["meta"].get("embedding_snapshots")
+    return LoadedModel(choice, model, tokenizer, family, int(config.max_len), snapshots)
 
 
 def _load_hf(choice: ModelChoice) -> LoadedModel:
@@ -720,7 +722,7 @@ class ExplorerApp:
             [
                 w.HTML(
                     "No cached ptmlab run was found. Train the course's small masked language model now "
-                    "(smoke: about 30 s, cpu: about 5 min on 2 cores); it is cached for next time."
+                    "(smoke: about 30 s, cpu: about 3 min on 2 cores); it is cached for next time."
                 ),
                 w.HBox([self.train_preset, self.train_button]),
                 self.train_output,
@@ -741,6 +743,7 @@ class ExplorerApp:
         self.projector_dims = w.ToggleButtons(options=[("2-D", 2), ("3-D (WebGL)", 3)], description="Projection")
         self.projector = w.Output(layout=w.Layout(min_height="520px"))
         self.neighbours = w.HTML()
+        self.replay = w.Output(layout=w.Layout(min_height="80px"))
         heading = lambda text: w.HTML(f"<h3 style='margin:12px 0 4px'>{text}</h3>")  # noqa: E731
         self.results = w.VBox(
             [
@@ -756,6 +759,8 @@ class ExplorerApp:
                 self.projector_dims,
                 self.projector,
                 self.neighbours,
+                heading("Training replay: how the embedding space organised itself"),
+                self.replay,
             ]
         )
         self.widget = w.VBox(
@@ -838,6 +843,7 @@ class ExplorerApp:
             self.model_info.value = ""
             raise
         self.model_info.value = f"<div class='ptmlab-model-info'>{html.escape(self.loaded.describe())}</div>"
+        self._draw_replay()
         self.run()
 
     def train(self) -> None:
@@ -895,6 +901,22 @@ class ExplorerApp:
         data = {"application/vnd.plotly.v1+json": json.loads(figure.to_json())} if figure is not None else None
         # Setting the Output's outputs directly works with or without a kernel front end (and is what tests read).
         self.projector.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},) if data else ()
+
+
+    def _draw_replay(self) -> None:
+        import json
+
+        from ptmlab.viz.projector import replay_figure
+
+        if self.loaded is None or not self.loaded.snapshots:
+            note = "This model has no recorded training snapshots (Hugging Face models and runs of other recipes)."
+            self.replay.outputs = ({"output_type": "display_data", "data": {"text/html": note_html([note])},
+                                    "metadata": {}},)  # fmt: skip
+            return
+        figure = json.loads(replay_figure(self.loaded.snapshots).to_json())
+        self.replay.outputs = (
+            {"output_type": "display_data", "data": {"application/vnd.plotly.v1+json": figure}, "metadata": {}},
+        )
 
 
 def show(sentence: str = EXAMPLE_SENTENCE) -> ExplorerApp:

@@ -51,9 +51,10 @@ class LMChapterPreset:
     d_model: int = 64
     n_layers: int = 2
     n_heads: int = 4
-    steps: int = 250
-    batch_size: int = 32
-    lr: float = 3e-3
+    dropout: float = 0.0  # the Transformers' (the BiLM keeps its own): a short run underfits, dropout only slows it
+    steps: int = 1500
+    batch_size: int = 16  # small batches, many updates: the MLM leaves its unigram plateau sooner (see the cpu preset)
+    lr: float = 1e-3
     seeds: tuple[int, ...] = (0, 1, 2)
     bilm_d_model: int = 64
     bilm_steps: int = 200
@@ -107,6 +108,7 @@ PRESETS: dict[str, LMChapterPreset] = {
         steps=4000,
         batch_size=128,
         lr=1e-3,
+        dropout=0.1,
         seeds=(0, 1, 2, 3, 4),
         bilm_d_model=256,
         bilm_steps=2000,
@@ -229,7 +231,9 @@ def _run_key(kind: str, preset: LMChapterPreset, seed: int) -> dict[str, Any]:
     """Everything that changes a pre-training run: its cache key."""
     shared = ("n_worlds", "wiki_sentences", "vocab_size", "max_len", "batch_size", "lr")
     sizes = (
-        ("bilm_d_model", "n_layers", "bilm_steps") if kind == "bilm" else ("d_model", "n_layers", "n_heads", "steps")
+        ("bilm_d_model", "n_layers", "bilm_steps")
+        if kind == "bilm"
+        else ("d_model", "n_layers", "n_heads", "dropout", "steps")
     )
     return {"recipe": "ch04", "kind": kind, "seed": seed, **{k: getattr(preset, k) for k in shared + sizes}}
 
@@ -266,6 +270,7 @@ def pretrain(
             d_model=preset.d_model,
             n_layers=preset.n_layers,
             n_heads=preset.n_heads,
+            dropout=preset.dropout,
             causal=kind == "lm",
         )
     objective = {"lm": CausalLM, "mlm": lambda: MaskedLM(vocab), "bilm": BiLM}[kind]()
@@ -300,6 +305,7 @@ def random_encoder(preset: LMChapterPreset, text: ChapterText, seed: int) -> Cha
         d_model=preset.d_model,
         n_layers=preset.n_layers,
         n_heads=preset.n_heads,
+        dropout=preset.dropout,
     )
     return ChapterRun("random", seed, MaskedLanguageModel(config), [], 0.0, True)
 

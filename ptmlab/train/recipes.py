@@ -28,6 +28,7 @@ class MLMPreset:
     lr: float = 1e-3
     eval_every: int = 400
     seed: int = 0
+    snapshots: int = 12  # how often the embeddings of the most frequent tokens are recorded for the replay
     expected_accuracy: float = 0.0  # what the notebook tells the learner to expect (masked-token accuracy on held-out text)
     expected_minutes: float = 0.0
 
@@ -56,6 +57,7 @@ class PretrainedRun:
     from_cache: bool
     seconds: float
     unigram_accuracy: float = float("nan")
+    embedding_snapshots: dict | None = None  # {"steps", "tokens", "coords"}: see EmbeddingRecorder
 
     @property
     def accuracy(self) -> float:
@@ -102,12 +104,13 @@ def pretrain_mlm(preset: MLMPreset | str | None = None, *, corpus=None, retrain:
         train_config = TrainConfig(steps=preset.steps, batch_size=preset.batch_size, lr=preset.lr,
                                    warmup=max(1, preset.steps // 20), eval_every=preset.eval_every, seed=preset.seed,
                                    eval_batches=max(4, 256 // preset.batch_size))  # the same 256 held-out blocks
+        recorder = EmbeddingRecorder(model.body.tok_emb, train_blocks, tokenizer, every=preset.steps // preset.snapshots)
         result = Trainer(model, objective, train_blocks, train_config, eval_data=valid_blocks[:256],
-                         live_plot=live_plot, title="MLM").fit()
+                         callbacks=[recorder], live_plot=live_plot, title="MLM").fit()
         meta = {"history": result.history, "evals": result.evals, "tokenizer": tokenizer.to_dict(),
                 "unigram_accuracy": unigram_baseline(train_blocks, valid_blocks, len(tokenizer.special_ids)),
                 "seconds": result.seconds, "tokens_per_second": result.tokens_per_second,
-                "interrupted": result.interrupted}
+                "interrupted": result.interrupted, "embedding_snapshots": recorder.projected()}
         return result.model.cpu(), meta
 
     run = load_or_train("mlm", key_config, train, retrain=retrain)
@@ -116,7 +119,44 @@ def pretrain_mlm(preset: MLMPreset | str | None = None, *, corpus=None, retrain:
 
     return PretrainedRun(run.model.to(get_device()).eval(), tokenizer_from_dict(meta["tokenizer"]), preset,
                          meta.get("history", []), meta.get("evals", []), run.from_cache, meta.get("seconds", 0.0),
-                         meta.get("unigram_accuracy", float("nan")))
+                         meta.get("unigram_accuracy", float("nan")), meta.get("embedding_snapshots"))
+
+
+class EmbeddingRecorder:
+    """A Trainer callback that copies the input embeddings of the most frequent tokens every `every` steps.
+
+    `projected()` puts every snapshot in the 2-D PCA plane of the last one, so a replay shows the points moving into the
+    final layout (same axes throughout) rather than each frame re-rotated by its own PCA."""
+
+    def __init__(self, embedding: torch.nn.Embedding, blocks: torch.Tensor, tokenizer: Tokenizer, every: int,
+                 n_tokens: int = 300):
+        counts = torch.bincount(blocks.flatten(), minlength=embedding.num_embeddings)
+        counts[: len(tokenizer.special_ids)] = 0
+        self.ids = [int(i) for i in counts.argsort(descending=True)[:n_tokens] if counts[i] > 0]
+        self.tokens = [tokenizer.id_to_token(i) for i in self.ids]
+        self.embedding, self.every = embedding, max(1, every)
+        self.steps: list[int] = []
+        self.vectors: list[torch.Tensor] = []
+        self._last_step = 0
+        self._record(0)  # the random start
+
+    def _record(self, step: int) -> None:
+        self.steps.append(step)
+        self.vectors.append(self.embedding.weight.detach()[self.ids].float().cpu().clone())
+
+    def __call__(self, row: dict) -> None:
+        self._last_step = row["step"]
+        if row["step"] % self.every == 0 and row["step"] != self.steps[-1]:
+            self._record(row["step"])
+
+    def projected(self, digits: int = 4) -> dict:
+        if self.steps[-1] != self._last_step:
+            self._record(self._last_step)  # the trained state itself is always the last frame
+        final = self.vectors[-1]
+        centre = final.mean(0, keepdim=True)
+        _, _, v = torch.linalg.svd(final - centre, full_matrices=False)
+        coords = [((x - centre) @ v[:2].T).round(decimals=digits).tolist() for x in self.vectors]
+        return {"steps": self.steps, "tokens": self.tokens, "coords": coords}
 
 
 def unigram_baseline(train_blocks: torch.Tensor, valid_blocks: torch.Tensor, n_special: int) -> float:

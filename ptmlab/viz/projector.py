@@ -97,3 +97,40 @@ def nearest_neighbours(vectors, labels: Sequence[str], query, k: int = 10) -> li
     cosine = (x @ q) / norms
     order = np.argsort(-cosine)
     return [(labels[i], float(cosine[i])) for i in order if labels[i] not in skip][:k]
+
+
+def replay_figure(snapshots: dict | None, *, labelled: int = 40, title: str = ""):
+    """Replay how an embedding space organised itself during training: one frame per recorded step, a slider and a
+    play button. `snapshots` is a run's `embedding_snapshots` ({"steps", "tokens", "coords"}: every frame in the final
+    frame's PCA plane); the `labelled` most frequent tokens carry their text."""
+    import plotly.graph_objects as go
+
+    if not snapshots or not snapshots.get("coords"):
+        raise InputError("This run recorded no embedding snapshots.",
+                         fix="Train it again with a current ptmlab (pretrain_mlm(..., retrain=True)).")
+    steps, tokens, coords = snapshots["steps"], snapshots["tokens"], [np.asarray(c) for c in snapshots["coords"]]
+    text = [t if i < labelled else "" for i, t in enumerate(tokens)]
+
+    def scatter(points: np.ndarray):
+        return go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers+text", text=text, hovertext=tokens,
+                          hovertemplate="%{hovertext}<extra></extra>", textposition="top center",
+                          marker=dict(size=6, color=np.arange(len(tokens)), colorscale="Viridis",
+                                      colorbar=dict(title="frequency<br>rank")))
+
+    every = np.concatenate(coords)
+    pad = 0.05 * (every.max(0) - every.min(0) + 1e-9)
+    frames = [go.Frame(data=[scatter(c)], name=str(s)) for s, c in zip(steps, coords)]
+    slider = dict(active=len(steps) - 1, currentvalue=dict(prefix="step "), pad=dict(t=30),
+                  steps=[dict(label=str(s), method="animate",
+                              args=[[str(s)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
+                         for s in steps])
+    play = dict(type="buttons", showactive=False, x=0, y=-0.12, xanchor="left",
+                buttons=[dict(label="▶ replay", method="animate",
+                              args=[None, dict(frame=dict(duration=400, redraw=True), fromcurrent=False)])])
+    figure = go.Figure(data=[scatter(coords[-1])], frames=frames)
+    figure.update_layout(
+        title=title or f"Input embeddings of the {len(tokens)} most frequent tokens, steps 0-{steps[-1]}",
+        xaxis=dict(range=[every[:, 0].min() - pad[0], every[:, 0].max() + pad[0]], title="PC 1 (final step)"),
+        yaxis=dict(range=[every[:, 1].min() - pad[1], every[:, 1].max() + pad[1]], title="PC 2 (final step)"),
+        sliders=[slider], updatemenus=[play], height=560, margin=dict(l=0, r=0, t=40, b=0))
+    return figure
