@@ -1,4 +1,5 @@
-"""The `ptmlab` command: `doctor` checks the installation, `train` trains a preset MLM with progress and a checkpoint.
+"""The `ptmlab` command: `doctor` checks the installation, `train` trains a preset MLM with progress and a checkpoint,
+`explore` opens the visual explorer, `prepare` runs chapter notebooks headless to fill the run cache before a workshop.
 
 Entry point declared in pyproject.toml; every failure prints a one-line reason and its fix (exit code 1), not a traceback."""
 
@@ -116,6 +117,51 @@ def explore(args: argparse.Namespace) -> int:
         return 0
 
 
+def prepare(args: argparse.Namespace) -> int:
+    """Run chapter notebooks top to bottom without saving them, so every run they train lands in $PTMLAB_HOME.
+
+    For instructors: `PTMLAB_HOME=/srv/ptmlab-cache ptmlab prepare --preset cpu`, then give every learner
+    `PTMLAB_SHARED_CACHE=/srv/ptmlab-cache`; their notebooks load those runs instead of training."""
+    import os
+    import time
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from ptmlab import runtime
+    from ptmlab.errors import InputError
+
+    paths = [Path(p) for p in args.notebooks] or sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise InputError("No chapter notebooks found in ./notebooks.", fix="Run it from the ptmlab folder, or name them.")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise InputError(f"No notebook at {', '.join(missing)}.", fix="Check the paths (e.g. notebooks/00_roadmap.ipynb).")
+    if args.preset:
+        os.environ["PTMLAB_PRESET"] = args.preset  # the kernels inherit it
+    print(f"Filling {runtime.home()} with the '{runtime.preset_name()}' runs of {len(paths)} notebook(s).", flush=True)
+    failed = []
+    for i, path in enumerate(paths, 1):
+        started = time.perf_counter()
+        print(f"[{i}/{len(paths)}] {path.name} ...", flush=True)
+        notebook = nbformat.read(path, as_version=4)
+        client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent.resolve())}})  # fmt: skip
+        try:
+            client.execute()
+            print(f"    done in {time.perf_counter() - started:.0f} s", flush=True)
+        except CellExecutionError as err:
+            failed.append(path.name)
+            print(f"    FAILED after {time.perf_counter() - started:.0f} s: {str(err).strip().splitlines()[-1]}")
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}. Runs that finished are cached.", file=sys.stderr)
+        return 1
+    print(f"Done. Learners can use these runs with PTMLAB_SHARED_CACHE={runtime.home()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ptmlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")
     p.add_argument("--base-url", default="/", help="URL prefix when served behind a proxy (JupyterHub)")
     p.set_defaults(func=explore)
+    p = sub.add_parser("prepare", help="run chapter notebooks headless to fill the run cache (before a workshop)")
+    p.add_argument("notebooks", nargs="*", help="notebooks to run (default: every notebooks/NN_*.ipynb)")
+    p.add_argument("--preset", default=None, help="smoke, cpu, gpu or auto (default: $PTMLAB_PRESET or auto)")
+    p.add_argument("--timeout", type=int, default=7200, help="seconds one cell may run")
+    p.set_defaults(func=prepare)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

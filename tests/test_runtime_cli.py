@@ -65,3 +65,25 @@ def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
     assert main(["train", "--preset", "smoke", "--corpus", str(tmp_path / "nope.txt")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ptmlab: ") and "Traceback" not in err
+
+
+@pytest.mark.notebook
+def test_cli_prepare_runs_notebooks_into_the_cache(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from ptmlab.cli import main
+
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path))
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "00_roadmap.ipynb"
+    assert main(["prepare", "--preset", "smoke", str(notebook)]) == 0
+    out = capsys.readouterr().out
+    assert "[1/1] 00_roadmap.ipynb" in out and f"PTMLAB_SHARED_CACHE={tmp_path}" in out
+    assert list((tmp_path / "runs").glob("mlm-*.safetensors"))  # the tour's run is cached for learners
+
+
+def test_cli_prepare_refuses_a_missing_notebook(tmp_path, capsys):
+    from ptmlab.cli import main
+
+    assert main(["prepare", str(tmp_path / "nope.ipynb")]) == 1
+    err = capsys.readouterr().err
+    assert "No notebook at" in err and "Traceback" not in err
