@@ -10,11 +10,13 @@ TORCH_SPEC ?= torch>=2.3,<2.14
 PORT ?= 8888
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Jupyter refuses to start as root (containers, cloud notebooks, CI) unless told it is on purpose.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test setup setup-dev clean-venv
 
 lab: setup
-	PTMLAB_PRESET=$${PTMLAB_PRESET:-auto} $(BIN)/jupyter lab notebooks/00_roadmap.ipynb --ip=127.0.0.1 --port=$(PORT) $(LAB_ARGS)
+	PTMLAB_PRESET=$${PTMLAB_PRESET:-auto} $(BIN)/jupyter lab notebooks/00_roadmap.ipynb --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
 test: setup-dev
 	-bash scripts/install_chromium.sh  # browser tests skip with a notice where it cannot install

@@ -58,6 +58,8 @@ class LMChapterPreset:
     seeds: tuple[int, ...] = (0, 1, 2)
     bilm_d_model: int = 64
     bilm_steps: int = 200
+    bilm_batch_size: int = 32  # the BiLM keeps its own budget: it is not part of the MLM vs LM comparison
+    bilm_lr: float = 3e-3
     ner_world: int = 0
     ner_sentences: int = 500  # per split (train / test: the first and second half of world 0's documents)
     ner_modes: tuple[str, ...] = ("probe", "finetune")  # frozen features + linear layer; short fine-tuning (BERT's)
@@ -80,6 +82,7 @@ PRESETS: dict[str, LMChapterPreset] = {
         seeds=(0, 1),
         bilm_d_model=16,
         bilm_steps=10,
+        bilm_batch_size=16,
         ner_sentences=60,
         ner_modes=("probe",),
         ner_steps=15,
@@ -112,6 +115,8 @@ PRESETS: dict[str, LMChapterPreset] = {
         seeds=(0, 1, 2, 3, 4),
         bilm_d_model=256,
         bilm_steps=2000,
+        bilm_batch_size=128,
+        bilm_lr=1e-3,
         ner_sentences=1400,
         ner_steps=400,
         expected="target, not measured: MLM above LM in both modes",
@@ -229,11 +234,11 @@ class ChapterRun:
 
 def _run_key(kind: str, preset: LMChapterPreset, seed: int) -> dict[str, Any]:
     """Everything that changes a pre-training run: its cache key."""
-    shared = ("n_worlds", "wiki_sentences", "vocab_size", "max_len", "batch_size", "lr")
+    shared = ("n_worlds", "wiki_sentences", "vocab_size", "max_len")
     sizes = (
-        ("bilm_d_model", "n_layers", "bilm_steps")
+        ("bilm_d_model", "n_layers", "bilm_steps", "bilm_batch_size", "bilm_lr")
         if kind == "bilm"
-        else ("d_model", "n_layers", "n_heads", "dropout", "steps")
+        else ("d_model", "n_layers", "n_heads", "dropout", "steps", "batch_size", "lr")
     )
     return {"recipe": "ch04", "kind": kind, "seed": seed, **{k: getattr(preset, k) for k in shared + sizes}}
 
@@ -281,8 +286,8 @@ def pretrain(
         config,
         text.train_ids,
         steps=preset.bilm_steps if kind == "bilm" else preset.steps,
-        batch_size=preset.batch_size,
-        lr=preset.lr,
+        batch_size=preset.bilm_batch_size if kind == "bilm" else preset.batch_size,
+        lr=preset.bilm_lr if kind == "bilm" else preset.lr,
         seed=seed,
         eval_data=text.world_valid_ids[:256],
         title=f"{kind.upper()} seed {seed}",
