@@ -236,3 +236,20 @@ def test_unigram_entropy_is_the_loss_of_a_context_free_guess():
     ids = torch.tensor([[2, 5, 6, 7, 8, 3, 0], [2, 5, 6, 7, 8, 3, 0]])  # four words, equally frequent; specials ignored
     assert unigram_entropy(ids, [0, 1, 2, 3, 4]) == pytest.approx(math.log(4))
     assert unigram_entropy(torch.tensor([[5, 5, 5]]), [0]) == pytest.approx(0.0)
+
+
+def test_mlm_and_lm_runs_differ_only_in_their_objective():
+    """The Table 5 comparison is fair: every setting of the two pre-training runs is shared except the kind, and the
+    BiLM's own budget does not touch them."""
+    import dataclasses
+
+    from ptmlab.probe.lm_directions import PRESETS, _run_key
+
+    for preset in PRESETS.values():
+        mlm, lm = _run_key("mlm", preset, 0), _run_key("lm", preset, 0)
+        assert {k for k in mlm if mlm[k] != lm[k]} == {"kind"}
+        assert {"steps", "batch_size", "lr", "dropout"} <= set(mlm)
+        other_bilm = dataclasses.replace(preset, bilm_batch_size=preset.bilm_batch_size + 1, bilm_lr=preset.bilm_lr * 2)
+        assert _run_key("mlm", other_bilm, 0) == mlm
+        assert _run_key("bilm", other_bilm, 0) != _run_key("bilm", preset, 0)
+        assert _run_key("mlm", dataclasses.replace(preset, dropout=preset.dropout + 0.1), 0) != mlm
