@@ -86,9 +86,10 @@ PRESETS: dict[str, PLMPreset] = {
         expected=(
             "cpu (measured once, 3 seeds, mean ± sd): NER span F1 MLM 0.250 ± 0.005, PLM 0.020 ± 0.005, untrained "
             "0.034 ± 0.009; cloze and entity recovery ~0 for all. PLM stays on the unigram plateau in 1500 steps. "
-            "27 minutes on a shared 2-core machine at load 8-12 (untimed on a quiet one); seconds once cached."
+            "From an empty cache: 4.7 minutes on an idle 2-core machine (`ptmlab prepare`; 27 at load 8-12); "
+            "seconds once cached."
         ),
-        expected_minutes=27.0,
+        expected_minutes=4.7,
     ),
     "gpu": PLMPreset(
         **GPU_SIZES,

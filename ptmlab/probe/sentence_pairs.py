@@ -84,7 +84,7 @@ PRESETS: dict[str, ContrastivePreset] = {
         expected="cpu (measured): probe bal. acc. untrained 28.3 ± 1.4, MLM 25.6 ± 2.6, RTD 32.2 ± 4.5; "
                  "NSP model on NSP / SOP 49.6 ± 1.0 / 46.6 ± 2.5, SOP model 49.8 ± 0.4 / 56.1 ± 2.4; "
                  "InfoNCE held-out retrieval 0.25 (chance 0.08).",
-        expected_minutes=2.5, cache_fill_minutes=25.0),
+        expected_minutes=2.5, cache_fill_minutes=3.9),  # idle 2 cores, `ptmlab prepare` (25 at load 8-17)
     "gpu": ContrastivePreset(
         pretrain_worlds=8, vocab_size=2000, max_len=64, pair_len=64, d_model=128, n_layers=4, lr=1e-3,
         batch_size=128, pair_batch_size=128, pair_base_steps=2000, pair_steps=1500, pair_lr=5e-4,

@@ -101,7 +101,7 @@ PRESETS: dict[str, Seq2SeqPreset] = {
         "sentence shuffling 25.8 ± 1.5, rotation 24.8 ± 4.2; deshuffling 27.2 ± 3.0; no pre-training 23.7 ± 0.1. "
         "BART's order holds in the means (gap +1.6) but in 1 seed of 3 only; no deshuffling collapse",
         expected_minutes=1.5,  # measured with the cache full: 87 s on 2 shared cores (load 9)
-        cache_minutes=31.0,  # measured: 1451 s pre-training + 385 s fine-tuning, 2 cores shared (load 8-17)
+        cache_minutes=4.8,  # measured: the whole notebook from an empty cache, idle 2 cores (31 min at load 8-17)
     ),
     "gpu": Seq2SeqPreset(
         pretrain_worlds=30,

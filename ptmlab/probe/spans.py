@@ -302,10 +302,10 @@ MASKING_PRESETS: dict[str, MaskingPreset] = {
         expected=(
             "cpu (measured once, 3 seeds, mean ± sd): NER span F1 subword 0.368 ± 0.010, whole words 0.364 ± 0.024, "
             "entities 0.349 ± 0.017, spans 0.317 ± 0.032; entity-recovery exact match ~0 for all. Static vs dynamic "
-            "held-out loss 7.54 vs 4.85. TLM: 45% vs 40% with / without the English side. 18 minutes on a shared "
-            "2-core machine at load 8-12 (untimed on a quiet one); seconds once cached."
+            "held-out loss 7.54 vs 4.85. TLM: 45% vs 40% with / without the English side. From an empty cache: 3.9 "
+            "minutes on an idle 2-core machine (`ptmlab prepare`; 18 at load 8-12); seconds once cached."
         ),
-        expected_minutes=18.0,
+        expected_minutes=3.9,
     ),
     "gpu": MaskingPreset(
         **GPU_SIZES,
