@@ -335,7 +335,7 @@ def test_chapter_tokenizer_is_saved_so_cached_runs_keep_their_ids(tmp_path, monk
     monkeypatch.delenv("PTMLAB_SHARED_CACHE", raising=False)
     ch._chapter_data.cache_clear()
     first = ch.chapter_data(ch.PRESETS["smoke"])
-    saved = list((tmp_path / "tokenizers").glob("ch08-*.json"))
+    saved = list((tmp_path / "tokenizers").glob("wordpiece-*.json"))
     assert len(saved) == 1
     ch._chapter_data.cache_clear()
     again = ch.chapter_data(ch.PRESETS["smoke"])  # a new build reads the saved vocabulary instead of training anew

@@ -149,25 +149,15 @@ def chapter_data(preset: ContrastivePreset) -> ChapterData:
 @lru_cache(maxsize=4)
 def _chapter_data(worlds: int, heldout_world: int, per_world: int | None, vocab_size: int, max_len: int) -> ChapterData:
     from ptmlab.data.batching import pack_sentences
-    from ptmlab.data.tokenizers import load_tokenizer, train_tokenizer
+    from ptmlab.data.tokenizers import train_tokenizer
     from ptmlab.data.world import make_world
-    from ptmlab.runtime import home, shared_cache
 
     if heldout_world < worlds:
         raise InputError("The held-out world must not be a pre-training world.", fix="Use heldout_world=1000.")
     documents = [doc for seed in range(worlds) for doc in make_world(seed=seed).documents(per_world)]
     sentences = [s.text for doc in documents for s in doc.sentences]
-    # Saved beside the runs: WordPiece training breaks frequency ties differently from one process to the next (we
-    # measured 85 of 1000 ids moved), and a cached model must be read with the ids it was trained on.
-    name = f"ch08-worlds{worlds}-docs{per_world}-vocab{vocab_size}.json"
-    saved = [root / "tokenizers" / name for root in (shared_cache(), home()) if root is not None]
-    found = next((path for path in saved if path.exists()), None)
-    if found is not None:
-        tokenizer = load_tokenizer(found)
-    else:
-        tokenizer = train_tokenizer(sentences, kind="wordpiece", vocab_size=vocab_size)
-        saved[-1].parent.mkdir(parents=True, exist_ok=True)
-        tokenizer.save(saved[-1])
+    # train_tokenizer caches subword tokenizers by their text: a later process gets the same ids its cached runs saw.
+    tokenizer = train_tokenizer(sentences, kind="wordpiece", vocab_size=vocab_size)
     heldout = make_world(seed=heldout_world).documents(per_world)
     return ChapterData(tokenizer, documents, heldout, pack_sentences(tokenizer, sentences, max_len))
 
