@@ -162,6 +162,43 @@ def prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def arena(args: argparse.Namespace) -> int:
+    """Train (or load) and score every objective of chapter 09 on one budget; print the scoreboard and verdicts."""
+    import json
+    import time
+    from pathlib import Path
+
+    from ptmlab import runtime
+    from ptmlab.errors import InputError
+    from ptmlab.probe.arena import CONTESTANTS, check_keys, resolve_preset, run_arena
+
+    if args.list:
+        for key, c in CONTESTANTS.items():
+            over = "-" if not c.objective else "every token" if c.all_tokens else "a subset of tokens"
+            print(f"{key:11} {c.label:22} {c.family:12} loss over: {over}")
+        return 0
+    runtime.set_threads(args.threads)
+    preset = resolve_preset(args.preset)
+    keys = check_keys([k.strip() for k in args.objectives.split(",") if k.strip()]) if args.objectives else None
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    except ValueError:
+        raise InputError(f"--seeds {args.seeds!r} is not a list of integers.", fix="Use e.g. --seeds 0,1,2.") from None
+    n_keys = len(keys) if keys else len(CONTESTANTS)
+    n_seeds = len(seeds) if seeds else len(preset.seeds)
+    print(f"ptmlab arena: preset {runtime.preset_name(args.preset)}, device {runtime.device_name()}, "
+          f"{n_keys} objectives x {n_seeds} seeds, cache {runtime.home()}", flush=True)  # fmt: skip
+    started = time.perf_counter()
+    result = run_arena(preset, keys, seeds, retrain=args.retrain)
+    print(result.summary())
+    print(f"Done in {time.perf_counter() - started:.0f} s. Learners can load these runs with "
+          f"PTMLAB_SHARED_CACHE={runtime.home()}")  # fmt: skip
+    if args.output:
+        Path(args.output).write_text(json.dumps({"budget": result.budget, "rows": result.rows}, indent=1))
+        print(f"Saved every row (scores, seeds, curves) to {args.output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ptmlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default=None, help="smoke, cpu, gpu or auto (default: $PTMLAB_PRESET or auto)")
     p.add_argument("--timeout", type=int, default=7200, help="seconds one cell may run")
     p.set_defaults(func=prepare)
+    p = sub.add_parser("arena", help="train and score every pre-training objective on one budget (chapter 09)")
+    p.add_argument("--preset", default=None, help="smoke, cpu, gpu or auto (default: $PTMLAB_PRESET or auto)")
+    p.add_argument("--objectives", default=None, help="comma-separated keys (default: all; see --list)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the preset's)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--retrain", action="store_true", help="ignore cached runs and scores")
+    p.add_argument("--output", "-o", default=None, help="also write every row as JSON here")
+    p.add_argument("--list", action="store_true", help="list the objectives and exit")
+    p.set_defaults(func=arena)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -26,9 +26,13 @@ class MaskedLM(Objective):
         random_ratio: float = 0.1,
         mask_id: int = SPECIAL_TOKENS.index("[MASK]"),
         special_ids: tuple[int, ...] = tuple(range(len(SPECIAL_TOKENS))),
+        predict_all: bool = False,
     ):
+        """predict_all: the loss covers every real token, not only the chosen 15% (ELECTRA Table 5's "All-Tokens MLM":
+        the input is corrupted as usual, but the model must also reproduce the tokens it was given)."""
         if not 0 < mask_prob < 1 or mask_ratio + random_ratio > 1:
             raise ValueError("mask_prob must be in (0, 1) and mask_ratio + random_ratio <= 1")
+        self.predict_all = predict_all
         self.vocab_size, self.mask_prob = vocab_size, mask_prob
         self.mask_ratio, self.random_ratio = mask_ratio, random_ratio
         self.mask_id, self.special_ids = mask_id, special_ids
@@ -62,6 +66,10 @@ class MaskedLM(Objective):
         record[chosen] = int(Op.UNCHANGED)
         record[to_mask] = int(Op.MASKED)
         record[to_random] = int(Op.REPLACED)
+        if self.predict_all:  # every real token is a target; the record still shows which ones were corrupted
+            real = attention_mask.bool() & ~special_positions(token_ids, self.special_ids)
+            record[real & ~chosen] = int(Op.PREDICTED)
+            chosen = real
         return Corruption(
             input_ids=inputs,
             targets=token_ids,

@@ -62,7 +62,13 @@ class ReplacedTokenDetection(Objective):
         temperature: float = 1.0,
         mask_id: int = SPECIAL_TOKENS.index("[MASK]"),
         special_ids: tuple[int, ...] = tuple(range(len(SPECIAL_TOKENS))),
+        discriminate: str = "all",
     ):
+        """discriminate: "all" (ELECTRA) scores the discriminator on every token; "masked" only on the 15% the generator
+        filled (ELECTRA Table 5's "ELECTRA 15%", the ablation that shows how much the all-token loss is worth)."""
+        if discriminate not in ("all", "masked"):
+            raise InputError(f"discriminate={discriminate!r}.", fix="Use 'all' (ELECTRA) or 'masked' (ELECTRA 15%).")
+        self.discriminate = discriminate
         if discriminator_weight < 0 or temperature <= 0:
             raise InputError("discriminator_weight must be >= 0 and temperature > 0.", fix="Use ELECTRA's 50 and 1.0.")
         # The generator's input: every chosen token becomes [MASK] (ELECTRA Section 3.1), no 80/10/10.
@@ -107,7 +113,12 @@ class ReplacedTokenDetection(Objective):
         out = model(discriminator_input, batch.attention_mask)
         replaced_logits = out.extras["replaced_logits"]
         positions = batch.attention_mask.bool()
-        disc_loss = discriminator_loss(replaced_logits, replaced, positions)
+        if self.discriminate == "masked":
+            positions = positions & batch.loss_mask
+        if positions.any():
+            disc_loss = discriminator_loss(replaced_logits, replaced, positions)
+        else:  # ELECTRA 15% on a batch where nothing was masked: a zero loss that still has a graph
+            disc_loss = replaced_logits.sum() * 0.0
         with torch.no_grad():
             guess = replaced_logits[positions] > 0
             truth = replaced[positions]
