@@ -281,3 +281,15 @@ def test_exercises_accept_a_right_answer_and_reject_a_wrong_one(name):
     assert len(solution) == 1, "the solution defines one function"
     solution = solution[0]
     assert exercise.check(solution)
+
+
+def test_arena_runs_open_in_the_explorer(arena):
+    from ptmlab.app import explorer
+    from ptmlab.runtime import cache_dir
+
+    choices = [c for c in explorer.cached_runs([cache_dir("runs")]) if c.label.startswith("arena-")]
+    assert {c.label.split(":")[0] for c in choices} >= {"arena-mlm", "arena-rtd", "arena-dae", "arena-plm"}
+    for prefix, family in (("arena-dae", "encoder-decoder"), ("arena-rtd", "rtd"), ("arena-lm", "causal")):
+        loaded = explorer.load_model(next(c for c in choices if c.label.startswith(prefix + ":")))
+        assert loaded.family == family
+        assert explorer.analyse(loaded, "Otto Blackwood was born in Zenmarch .").attentions

@@ -348,11 +348,40 @@ def test_hugging_face_encoder_decoder_folder(tmp_path):
     loaded = explorer.load_model(explorer.choice_from_text(str(_tiny_hf_model(tmp_path, "encoder-decoder"))))
     assert loaded.family == "encoder-decoder"
     analysis = explorer.analyse(loaded, SENTENCE)
-    assert len(analysis.attentions) == 1 and analysis.cross_attentions is not None
-    assert any("encoder" in n for n in analysis.notes)
-    assert explorer.attention_view(analysis, "head").kind == "head"
+    _check_encoder_decoder_views(analysis, n_layers=1)
     with pytest.raises(InputError, match="encoder-decoder"):
         explorer.attention_view(analysis, "neuron")
+
+
+def _check_encoder_decoder_views(analysis, n_layers):
+    """Encoder, decoder (causal) and cross-attention, all three offered by the head and model views."""
+    n = len(analysis.tokens)
+    assert len(analysis.attentions) == len(analysis.decoder_attentions) == len(analysis.cross_attentions) == n_layers
+    assert analysis.decoder_tokens[1:] == analysis.tokens[:-1]  # the decoder reads the sentence shifted right
+    assert analysis.cross_attentions[0].shape[-2:] == (n, n)
+    assert float(analysis.decoder_attentions[0][0, :, 0, 1:].abs().max()) < 1e-6  # the decoder is causal
+    assert any("cross-attention" in note for note in analysis.notes)
+    for kind in ("head", "model"):
+        view = explorer.attention_view(analysis, kind)
+        assert view.kind == kind and "Cross" in view.html and "Decoder" in view.html
+        assert _no_remote_script(view.iframe_html())
+
+
+def test_ptmlab_encoder_decoder_run_shows_all_three_attentions(mlm, tmp_path):
+    from ptmlab.models.seq2seq import EncoderDecoder
+    from ptmlab.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = EncoderDecoder(mlm.model.config).eval()
+    save_checkpoint(
+        tmp_path / "runs" / "arena-dae-0123456789abcdef.safetensors", model, {"tokenizer": mlm.tokenizer.to_dict()}
+    )
+    (choice,) = explorer.cached_runs([tmp_path / "runs"])
+    loaded = explorer.load_model(choice)
+    assert loaded.family == "encoder-decoder" and "encoder-decoder" in loaded.describe()
+    analysis = explorer.analyse(loaded, SENTENCE)
+    _check_encoder_decoder_views(analysis, n_layers=mlm.model.config.n_layers)
+    assert analysis.projector is not None
 
 
 # ----------------------------------------------------------------------------- serving

@@ -5,7 +5,7 @@ al. 2020). Served by `ptmlab explore` through Voila; every function here runs (a
 
 Models: any cached ptmlab run (a checkpoint whose sidecar holds its tokenizer, under $PTMLAB_HOME/runs or
 $PTMLAB_SHARED_CACHE/runs), and, with the `hf` extra, a Hugging Face model by name or folder (the bundled offline
-all-MiniLM-L6-v2 is listed). Encoders and decoders work fully; encoder-decoder models show encoder attention only.
+all-MiniLM-L6-v2 is listed). Encoders, decoders and encoder-decoders (encoder, decoder and cross-attention) all work.
 
 Behind JupyterHub, serve it through jupyter-server-proxy (the page uses relative URLs only), in jupyter_server_config.py:
 
@@ -210,7 +210,9 @@ def _load_ptmlab(choice: ModelChoice) -> LoadedModel:
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"The tokenizer stored in {path.name} is damaged.", fix="Train the run again.") from err
     model.eval()
-    family = {"MaskedLanguageModel": "mlm", "CausalLanguageModel": "causal"}.get(type(model).__name__, "encoder")
+    family = {"MaskedLanguageModel": "mlm", "CausalLanguageModel": "causal", "EncoderDecoder": "encoder-decoder"}.get(
+        type(model).__name__, "encoder"
+    )
     if hasattr(model, "replaced_probabilities"):  # ELECTRA: a discriminator saying which tokens were replaced
         family = "rtd"
     config = getattr(model, "config", None)
@@ -280,8 +282,9 @@ class Analysis:
     points: tuple[Any, list[str], list[str]] | None = None  # (vectors, labels, groups) behind the projector
     neighbours: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what could not be shown, and why (not errors)
-    decoder_attentions: list[Any] | None = None
+    decoder_attentions: list[Any] | None = None  # encoder-decoders: the decoder reading the sentence shifted right
     cross_attentions: list[Any] | None = None
+    decoder_tokens: list[str] | None = None
 
 
 def encode(loaded: LoadedModel, sentence: str) -> list[int]:
@@ -342,7 +345,9 @@ def _attention(analysis: Analysis) -> None:
 
     loaded = analysis.loaded
     ids = _input_tensor(loaded, analysis.ids)
-    if loaded.backend == "ptmlab":
+    if loaded.family == "encoder-decoder":
+        attentions = _encoder_decoder_attention(analysis, ids)
+    elif loaded.backend == "ptmlab":
         body = getattr(loaded.model, "body", loaded.model)
         try:
             out = body(ids, torch.ones_like(ids), output_attentions=True)
@@ -354,20 +359,52 @@ def _attention(analysis: Analysis) -> None:
         attentions = out.attentions
     else:
         out = loaded.model(input_ids=ids, output_attentions=True)
-        attentions = getattr(out, "encoder_attentions", None) or getattr(out, "attentions", None)
-        if loaded.family == "encoder-decoder":
-            analysis.decoder_attentions = [a.float().cpu() for a in out.decoder_attentions]
-            analysis.cross_attentions = [a.float().cpu() for a in out.cross_attentions]
-            analysis.notes.append("Encoder-decoder model: the views show the encoder's self-attention.")
+        attentions = getattr(out, "attentions", None)
     if not attentions or any(a is None for a in attentions):
         raise PtmlabError("The model returned no attention weights.", fix="Load it with eager attention.")
     analysis.attentions = [a.detach().float().cpu() for a in attentions]
 
 
+def _encoder_decoder_attention(analysis: Analysis, ids) -> list[Any]:
+    """Teacher-forced pass of an encoder-decoder on the sentence: the decoder reads it shifted right behind its start
+    token (as BART's denoising does when nothing is corrupted). Fills the decoder and cross-attention of `analysis`;
+    returns the encoder's self-attention."""
+    import torch
+
+    loaded = analysis.loaded
+    if loaded.backend == "ptmlab":
+        start = loaded.tokenizer.cls_id
+    else:
+        config = loaded.model.config
+        start = getattr(config, "decoder_start_token_id", None)
+        start = start if start is not None else getattr(config, "bos_token_id", None) or 0
+    decoder_ids = torch.cat([torch.full_like(ids[:, :1], start), ids[:, :-1]], dim=1)
+    if loaded.backend == "ptmlab":
+        out = loaded.model(ids, torch.ones_like(ids), decoder_input_ids=decoder_ids, output_attentions=True)
+    else:
+        out = loaded.model(input_ids=ids, decoder_input_ids=decoder_ids, output_attentions=True)
+    analysis.decoder_attentions = [a.detach().float().cpu() for a in out.decoder_attentions]
+    analysis.cross_attentions = [a.detach().float().cpu() for a in out.cross_attentions]
+    analysis.decoder_tokens = tokens_of(loaded, decoder_ids[0].tolist())
+    analysis.notes.append(
+        "Encoder-decoder model: the head and model views show the encoder's self-attention, the decoder's (causal) "
+        "self-attention and its cross-attention to the encoder; pick which in the view's menu. The decoder reads the "
+        "sentence shifted one token right."
+    )
+    return list(out.encoder_attentions)
+
+
 def attention_view(analysis: Analysis, kind: str = "head"):
-    """The bertviz view ('head', 'model' or 'neuron') of the analysed sentence, as an offline AttentionView."""
+    """The bertviz view ('head', 'model' or 'neuron') of the analysed sentence, as an offline AttentionView.
+
+    For encoder-decoders the head and model views get bertviz's encoder / decoder / cross-attention selector."""
     from ptmlab.viz.attention import head_view, model_view, neuron_view
 
+    if kind in ("head", "model") and analysis.decoder_attentions is not None:
+        view = head_view if kind == "head" else model_view
+        return view(encoder_attention=analysis.attentions, decoder_attention=analysis.decoder_attentions,
+                    cross_attention=analysis.cross_attentions, encoder_tokens=analysis.tokens,
+                    decoder_tokens=analysis.decoder_tokens)  # fmt: skip
     if kind == "head":
         return head_view(analysis.attentions, analysis.tokens)
     if kind == "model":

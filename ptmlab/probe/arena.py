@@ -342,7 +342,9 @@ def pretrain(key: str, preset: ArenaPreset | str | None = None, seed: int = 0, *
         eval_data=data.heldout_blocks if CONTESTANTS[key].data == "blocks" else None,
         title=f"{CONTESTANTS[key].label} (seed {seed})",
         live_plot=live_plot,
-        meta={"steps": steps, "flops": per_step * steps, "flops_per_step": per_step},
+        # the tokenizer travels with the run, so `ptmlab explore` can open it
+        meta={"steps": steps, "flops": per_step * steps, "flops_per_step": per_step,
+              "tokenizer": data.tokenizer.to_dict()},  # fmt: skip
         retrain=retrain,
     )
     return run
