@@ -152,6 +152,7 @@ def test_the_arena_scores_every_contestant(arena):
             assert 0 <= row[metric] <= 100, (row["objective"], metric)
         assert len(row["entity_layers"]) == preset.n_layers + 1
         assert set(row["sample_efficiency"]) == {str(n) for n in preset.label_counts}
+        assert set(row["entity_efficiency"]) == {str(n) for n in preset.entity_label_counts}
         if row["objective"] != "untrained":
             assert len(row["history"]) == row["steps"] >= 1 and row["flops"] > 0
 
@@ -205,7 +206,7 @@ def test_figures_draw_one_trace_per_chosen_objective(arena):
     keys = ["mlm", "rtd", "lm"]
     assert len(arena.curves_figure(keys).data) == 3
     assert len(arena.layers_figure(keys).data) == 3
-    assert len(arena.efficiency_figure(keys).data) == 3
+    assert len(arena.efficiency_figure(keys).data) == 6  # two panels
     scoreboard = arena.scoreboard_figure(keys)
     assert {t.name for t in scoreboard.data if t.type == "bar"} == {"MLM (BERT)", "ELECTRA (RTD)", "LM (GPT)"}
     header, body = arena.scoreboard_rows()

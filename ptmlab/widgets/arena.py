@@ -48,7 +48,9 @@ class ArenaBoard:
         self.quick = w.Dropdown(options=["(pick a comparison)", *PRESETS_OF_KEYS, "all"], description="quick pick")
         self.view = w.ToggleButtons(options=[(label, key) for key, label in VIEWS.items()], value=view)
         self.message = w.HTML()
-        self.out = w.Output()
+        import plotly.graph_objects as go
+
+        self.out = go.FigureWidget()  # redrawn in place: no Output-widget capture, which can stall a headless kernel
         for box in self.boxes.values():
             box.observe(lambda _: self.update(), names="value")
         self.view.observe(lambda _: self.update(), names="value")
@@ -94,11 +96,11 @@ class ArenaBoard:
         if self._muted:
             return None
         figure = self.figure()
+        from ptmlab.widgets.encoders import _replace_figure
+
         self.message.value = "" if figure is not None else "<i>Tick at least one objective.</i>"
-        self.out.clear_output(wait=True)
         if figure is not None:
-            with self.out:
-                figure.show()
+            _replace_figure(self.out, figure)
         return figure
 
     def display(self) -> ArenaBoard:
