@@ -294,3 +294,10 @@ def test_arena_runs_open_in_the_explorer(arena):
         loaded = explorer.load_model(next(c for c in choices if c.label.startswith(prefix + ":")))
         assert loaded.family == family
         assert explorer.analyse(loaded, "Otto Blackwood was born in Zenmarch .").attentions
+
+
+def test_missing_runs_lists_what_is_not_cached_yet(arena):
+    from ptmlab.probe.arena import missing_runs
+
+    assert missing_runs("smoke") == []  # the module's arena filled the cache
+    assert missing_runs("smoke", ["mlm", "rtd"], seeds=[0, 7]) == [("mlm", 7), ("rtd", 7)]

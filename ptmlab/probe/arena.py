@@ -319,6 +319,11 @@ def compute_budget(preset: ArenaPreset | str | None = None, keys: Sequence[str] 
 
 
 # ============================================================================ pre-training and scoring, both cached
+def _run_config(key: str, preset: ArenaPreset, seed: int, steps: int) -> dict[str, Any]:
+    """The cache key of a run: everything that changes it."""
+    return {**_sizes(preset), "contestant": key, "seed": seed, "steps": steps}
+
+
 def pretrain(key: str, preset: ArenaPreset | str | None = None, seed: int = 0, *, retrain: bool = False,
              live_plot: bool | None = False):  # fmt: skip
     """One contestant pre-trained within the budget (or loaded from the cache); returns a ptmlab.train.cache.Run."""
@@ -337,7 +342,7 @@ def pretrain(key: str, preset: ArenaPreset | str | None = None, seed: int = 0, *
     steps, per_step = plan["steps"][key], plan["flops_per_step"][key]
     run = pretrain_objective(
         f"arena-{key}",
-        {**_sizes(preset), "contestant": key, "seed": seed, "steps": steps},
+        _run_config(key, preset, seed, steps),
         make_contestant(key, data.tokenizer),
         config,
         training_data(key, data, seed),
@@ -549,27 +554,52 @@ def _probe_settings(preset: ArenaPreset) -> dict[str, Any]:
     return {"scores": 4, **{n: getattr(preset, n) for n in names}}
 
 
+def _score_name(key: str, preset: ArenaPreset, seed: int) -> str:
+    from ptmlab.train.checkpoint import config_hash
+
+    settings = {**_sizes(preset), "contestant": key, "seed": seed, **_probe_settings(preset)}
+    return f"arena-{key}-{config_hash(settings)[:16]}.json"
+
+
+def _cached_scores(key: str, preset: ArenaPreset, seed: int) -> dict[str, Any] | None:
+    """The saved scores of a run (the shared cache first), or None; a damaged file counts as missing."""
+    from ptmlab.runtime import cache_dir, shared_cache
+
+    shared = shared_cache()
+    for folder in ([shared / "arena"] if shared else []) + [cache_dir("arena")]:
+        path = folder / _score_name(key, preset, seed)
+        if path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except (OSError, ValueError):
+                pass  # score it again
+    return None
+
+
+def missing_runs(preset: ArenaPreset | str | None = None, keys: Sequence[str] | None = None,
+                 seeds: Sequence[int] | None = None) -> list[tuple[str, int]]:  # fmt: skip
+    """(contestant, seed) pairs whose run or scores are not cached yet: what `run_arena` would still train or score."""
+    from ptmlab.train.cache import find_cached
+
+    preset = resolve_preset(preset)
+    keys, seeds = check_keys(keys), list(preset.seeds if seeds is None else seeds)
+    steps = compute_budget(preset, keys)["steps"]
+    return [(k, s) for k in keys for s in seeds
+            if _cached_scores(k, preset, s) is None
+            or (k != "untrained" and find_cached(f"arena-{k}", _run_config(k, preset, s, steps[k])) is None)]  # fmt: skip
+
+
 def score(key: str, preset: ArenaPreset | str | None = None, seed: int = 0, *, retrain: bool = False) -> dict[str, Any]:
     """A contestant's run (trained or loaded) and its scores, cached as JSON beside the runs: one row of the arena."""
-    from ptmlab.runtime import cache_dir, shared_cache
-    from ptmlab.train.checkpoint import config_hash
+    from ptmlab.runtime import cache_dir
 
     preset = resolve_preset(preset)
     run = pretrain(key, preset, seed, retrain=retrain)
-    name = f"arena-{key}-{config_hash({**_sizes(preset), 'contestant': key, 'seed': seed, **_probe_settings(preset)})[:16]}.json"
-    shared = shared_cache()
-    for folder in ([shared / "arena"] if shared else []) + [cache_dir("arena")]:
-        path = folder / name
-        if path.is_file() and not retrain and not (run.meta.get("interrupted")):
-            try:
-                scores = json.loads(path.read_text())
-                break
-            except (OSError, ValueError):
-                pass  # a damaged entry: score again below
-    else:
+    scores = None if retrain or run.meta.get("interrupted") else _cached_scores(key, preset, seed)
+    if scores is None:
         scores = score_model(run.model, preset, seed)
         if not run.meta.get("interrupted"):
-            path = cache_dir("arena") / name
+            path = cache_dir("arena") / _score_name(key, preset, seed)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps(scores))
             os.replace(tmp, path)  # atomic: a reader never sees half a file
