@@ -174,8 +174,7 @@ def arena(args: argparse.Namespace) -> int:
 
     if args.list:
         for key, c in CONTESTANTS.items():
-            over = "-" if not c.objective else "every token" if c.all_tokens else "a subset of tokens"
-            print(f"{key:11} {c.label:22} {c.family:12} loss over: {over}")
+            print(f"{key:11} {c.label:22} {c.family:12} loss over: {c.loss_over}")
         return 0
     runtime.set_threads(args.threads)
     preset = resolve_preset(args.preset)

@@ -258,17 +258,21 @@ def test_causal_lm_run_predicts_next_tokens(mlm, tmp_path):
     assert explorer.attention_view(analysis, "neuron").kind == "neuron"
 
 
+def _load_as_cached_run(model, tokenizer, tmp_path, key: str):
+    """Save `model` as a cached run (with its tokenizer, as the recipes do) and open it from the explorer's menu."""
+    from ptmlab.train.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "runs" / f"{key}-0123456789abcdef.safetensors", model, {"tokenizer": tokenizer.to_dict()})
+    (choice,) = explorer.cached_runs([tmp_path / "runs"])
+    return explorer.load_model(choice)
+
+
 def test_electra_run_shows_replaced_token_probabilities(mlm, tmp_path):
     from ptmlab.models.electra import ElectraModel
-    from ptmlab.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = ElectraModel(mlm.model.config).eval()
-    save_checkpoint(
-        tmp_path / "runs" / "rtd-0123456789abcdef.safetensors", model, {"tokenizer": mlm.tokenizer.to_dict()}
-    )
-    (choice,) = explorer.cached_runs([tmp_path / "runs"])
-    loaded = explorer.load_model(choice)
+    loaded = _load_as_cached_run(model, mlm.tokenizer, tmp_path, "rtd")
     assert loaded.family == "rtd" and "ELECTRA" in loaded.describe()
     analysis = explorer.analyse(loaded, SENTENCE)
     rows = analysis.prediction_rows
@@ -369,15 +373,9 @@ def _check_encoder_decoder_views(analysis, n_layers):
 
 def test_ptmlab_encoder_decoder_run_shows_all_three_attentions(mlm, tmp_path):
     from ptmlab.models.seq2seq import EncoderDecoder
-    from ptmlab.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
-    model = EncoderDecoder(mlm.model.config).eval()
-    save_checkpoint(
-        tmp_path / "runs" / "arena-dae-0123456789abcdef.safetensors", model, {"tokenizer": mlm.tokenizer.to_dict()}
-    )
-    (choice,) = explorer.cached_runs([tmp_path / "runs"])
-    loaded = explorer.load_model(choice)
+    loaded = _load_as_cached_run(EncoderDecoder(mlm.model.config).eval(), mlm.tokenizer, tmp_path, "arena-dae")
     assert loaded.family == "encoder-decoder" and "encoder-decoder" in loaded.describe()
     analysis = explorer.analyse(loaded, SENTENCE)
     _check_encoder_decoder_views(analysis, n_layers=mlm.model.config.n_layers)

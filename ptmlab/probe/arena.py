@@ -50,6 +50,16 @@ class Contestant:
     options: tuple[tuple[str, Any], ...] = ()  # for make_objective
     data: str = "blocks"  # "blocks", "spans" (entity ids ride along) or "pairs" (sentence pairs with segments)
     colour: str = "#888888"
+    predicts: str = ""  # which tokens the loss covers, where an option changes the catalogue's answer
+
+    @property
+    def loss_over(self) -> str:
+        """Which tokens the loss covers, in words."""
+        from ptmlab.objectives import CATALOGUE
+
+        if not self.objective:
+            return "-"
+        return self.predicts or ("every token" if self.all_tokens else CATALOGUE[self.objective].predicts)
 
 
 CONTESTANTS: dict[str, Contestant] = {c.key: c for c in [
@@ -65,7 +75,8 @@ CONTESTANTS: dict[str, Contestant] = {c.key: c for c in [
     Contestant("dae", "BART text infilling", "dae", "DAE", True, colour="#bcbd22"),
     Contestant("plm", "PLM (XLNet)", "plm", "PLM", False, colour="#17becf"),
     Contestant("rtd", "ELECTRA (RTD)", "rtd", "RTD", True, colour="#2ca02c"),
-    Contestant("rtd_15", "ELECTRA 15%", "rtd", "RTD", False, (("discriminate", "masked"),), colour="#98df8a"),
+    Contestant("rtd_15", "ELECTRA 15%", "rtd", "RTD", False, (("discriminate", "masked"),), colour="#98df8a",
+               predicts="15% of tokens (the generator's slots)"),
     Contestant("nsp", "MLM + NSP", "sentence_pair", "NSP/SOP", False, (("kind", "nsp"),), "pairs", "#ff7f0e"),
     Contestant("sop", "MLM + SOP", "sentence_pair", "NSP/SOP", False, (("kind", "sop"),), "pairs", "#ffbb78"),
     Contestant("infonce", "InfoNCE (InfoWord)", "infonce", "contrastive", False, colour="#7f7f7f"),
@@ -199,7 +210,7 @@ def arena_data(preset: ArenaPreset | str | None = None) -> ArenaData:
 def _arena_data(worlds, per_world, real_sentences, heldout_world, vocab_size, block_len, probe_sentences) -> ArenaData:
     from ptmlab.data.batching import pack_sentences
     from ptmlab.data.corpora import load_corpus, sentiment_sentences
-    from ptmlab.data.tokenizers import train_tokenizer
+    from ptmlab.data.tokenizers import encode_for_model, train_tokenizer
     from ptmlab.data.world import make_world
     from ptmlab.objectives.masking import pack_with_spans
     from ptmlab.objectives.seq2seq import add_sentinels
@@ -219,10 +230,8 @@ def _arena_data(worlds, per_world, real_sentences, heldout_world, vocab_size, bl
     heldout = make_world(seed=heldout_world).documents(per_world)
     heldout_sentences = [s.text for doc in heldout for s in doc.sentences]
 
-    sentiment = []
-    for text, label in sentiment_sentences():
-        ids = tokenizer.encode(text)
-        sentiment.append((ids[: block_len - 1] + [tokenizer.sep_id] if len(ids) > block_len else ids, label))
+    sentiment = [(encode_for_model(tokenizer, text, block_len, truncate=True), label)
+                 for text, label in sentiment_sentences()]  # fmt: skip
     return ArenaData(
         tokenizer,
         documents,
@@ -380,9 +389,10 @@ def encoder_of(model: nn.Module) -> _Encoder:
     return _Encoder(model)
 
 
-def _pad(rows: Sequence[Sequence[int]], device) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    return torch.tensor([list(r) + [0] * (width - len(r)) for r in rows], device=device)
+def _pad(rows: Sequence[Sequence[int]], device, pad_id: int = 0) -> torch.Tensor:
+    from ptmlab.data.batching import pad_batch
+
+    return pad_batch(rows, pad_id)[0].to(device)
 
 
 @torch.no_grad()
@@ -397,11 +407,6 @@ def sentence_features(encoder: nn.Module, rows: Sequence[Sequence[int]], layer: 
         hidden = encoder(ids, mask.long()).hidden_states[layer].float()
         out.append(((hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)).cpu())
     return torch.cat(out)
-
-
-def _balanced_accuracy(guess: torch.Tensor, truth: torch.Tensor) -> float:
-    recalls = [float((guess[truth == c] == c).float().mean()) for c in truth.unique().tolist()]
-    return 100 * sum(recalls) / len(recalls)
 
 
 def _splits(labels: Sequence[int], n_splits: int) -> list[tuple[list[int], list[int]]]:
@@ -439,22 +444,16 @@ def _sentiment_scores(encoder, data: ArenaData, preset: ArenaPreset, seed: int) 
 def _entity_efficiency(encoder, data: ArenaData, preset: ArenaPreset, seed: int) -> dict[str, float]:
     """Sample efficiency on the world task: the frozen top-layer probe trained on n labelled tokens per class (words
     of the train side), balanced accuracy on the test side's unseen words, averaged over 3 draws of the n tokens."""
-    from ptmlab.probe.sentence_pairs import ENTITY_CLASSES, frozen_features
+    from ptmlab.probe.sentence_pairs import entity_type_probe, frozen_features
 
-    probe = data.probe
-    x = frozen_features(encoder, probe.rows)
-    y = torch.tensor([label for labels in probe.labels for label in labels])
-    side = torch.tensor([s for sides in probe.train_side for s in sides])
-    train, test = (y >= 0) & side, (y >= 0) & ~side
-    members = [train.nonzero().flatten()[y[train] == c] for c in range(len(ENTITY_CLASSES))]
+    x = frozen_features(encoder, data.probe.rows)
     out = {}
     for n in preset.entity_label_counts:
-        scores = []
-        for draw in range(3):
-            generator = torch.Generator().manual_seed(1000 * draw + n)
-            keep = torch.cat([m[torch.randperm(len(m), generator=generator)[:n]] for m in members])
-            head = fit_linear_probe(x[keep], y[keep], len(ENTITY_CLASSES), steps=preset.probe_steps, seed=seed)
-            scores.append(_balanced_accuracy(head.predict(x[test]), y[test]))
+        scores = [
+            100 * entity_type_probe(encoder, data.probe, preset.probe_steps, seed=seed, features=x, per_class=n,
+                                    sample_seed=1000 * draw + n)["balanced_accuracy"]  # fmt: skip
+            for draw in range(3)
+        ]
         out[str(n)] = sum(scores) / len(scores)
     return out
 
@@ -476,13 +475,13 @@ class _Tagger(nn.Module):
 def _finetune_entities(model, data: ArenaData, preset: ArenaPreset, seed: int) -> float:
     """Fine-tune every weight of the encoder with a token-classification head on the probe's train side; balanced
     accuracy on the test side (words never seen in fine-tuning)."""
-    from ptmlab.probe.sentence_pairs import ENTITY_CLASSES
+    from ptmlab.probe.sentence_pairs import ENTITY_CLASSES, balanced_accuracy
 
     device = next(model.parameters()).device
     probe = data.probe
     torch.manual_seed(seed)  # the new head's initial weights: a re-scored run gives the same score
     tagger = _Tagger(encoder_of(copy.deepcopy(model)), len(ENTITY_CLASSES), pool=False).to(device)
-    labels = _pad([[y + 1 for y in row] for row in probe.labels], device) - 1  # -1: [CLS]/[SEP]/padding
+    labels = _pad(probe.labels, device, pad_id=-1)  # -1: [CLS]/[SEP]/padding
     sides = _pad([[int(s) for s in row] for row in probe.train_side], device).bool()
     ids = _pad(probe.rows, device)
     train_labels = labels[sides & (labels >= 0)]
@@ -499,7 +498,7 @@ def _finetune_entities(model, data: ArenaData, preset: ArenaPreset, seed: int) -
     with torch.no_grad():
         guess = torch.cat([tagger(ids[i : i + 128]).argmax(-1) for i in range(0, len(ids), 128)])
     test = ~sides & (labels >= 0)
-    return _balanced_accuracy(guess[test].cpu(), labels[test].cpu())
+    return 100 * balanced_accuracy(guess[test].cpu(), labels[test].cpu())
 
 
 def _finetune_sentiment(model, data: ArenaData, preset: ArenaPreset, seed: int) -> float:
@@ -648,8 +647,7 @@ class ArenaResult:
             runs = [r for r in self.rows if r["objective"] == key]
             cells = [f"{m:.1f} ± {s:.1f}" for m, s, _ in (mean_sd([r[x] for r in runs]) for x in (*METRICS, "arena"))]
             entry = CATALOGUE.get(c.objective)
-            over = "every token" if c.all_tokens else (entry.predicts if entry and key != "rtd_15" else "15% of tokens")
-            body.append([c.label, entry.section if entry else "-", over if c.objective else "-", *cells,
+            body.append([c.label, entry.section if entry else "-", c.loss_over, *cells,
                          str(runs[0]["steps"]), f"{runs[0]['flops'] / 1e12:.2f}",
                          f"{sum(r['seconds'] for r in runs) / len(runs):.0f}"])  # fmt: skip
         return header, body

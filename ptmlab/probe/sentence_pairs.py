@@ -447,20 +447,36 @@ def frozen_features(model, rows: list[list[int]], layer: int = -1, batch_size: i
     return torch.cat(out)
 
 
+def balanced_accuracy(guess: torch.Tensor, truth: torch.Tensor) -> float:
+    """The mean of per-class recalls over the classes present in `truth` (chance 1 / number of classes)."""
+    recalls = [float((guess[truth == c] == c).float().mean()) for c in truth.unique().tolist()]
+    return sum(recalls) / len(recalls)
+
+
 def entity_type_probe(
-    model, data: EntityTypeData, steps: int = 150, layer: int = -1, seed: int = 0
+    model,
+    data: EntityTypeData,
+    steps: int = 150,
+    layer: int = -1,
+    seed: int = 0,
+    *,
+    features: torch.Tensor | None = None,
+    per_class: int | None = None,
+    sample_seed: int | None = None,
 ) -> dict[str, float]:
     """A linear probe on frozen features (the body is not tuned), trained on class-balanced tokens of the train side.
 
-    Returns balanced accuracy (the mean of per-class recalls; chance 1/6) and plain accuracy on the test side."""
-    x = frozen_features(model, data.rows, layer)
+    Returns balanced accuracy (the mean of per-class recalls; chance 1/6) and plain accuracy on the test side.
+    features: frozen_features(model, data.rows, layer), when several probes share them. per_class: train on at most
+    this many tokens per class (a sample-efficiency curve), drawn with `sample_seed` (default `seed`)."""
+    x = frozen_features(model, data.rows, layer) if features is None else features
     y = torch.tensor([label for labels in data.labels for label in labels])
     side = torch.tensor([s for sides in data.train_side for s in sides])
     train, test = (y >= 0) & side, (y >= 0) & ~side
     # Balance the classes by down-sampling: most tokens are "O", and a probe trained on all of them predicts "O".
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed if sample_seed is None else sample_seed)
     counts = torch.bincount(y[train], minlength=len(ENTITY_CLASSES))
-    cap = max(1, int(counts[1:].max()))
+    cap = per_class if per_class is not None else max(1, int(counts[1:].max()))
     keep = []
     for c in range(len(ENTITY_CLASSES)):
         members = train.nonzero().flatten()[y[train] == c]
@@ -468,8 +484,7 @@ def entity_type_probe(
     keep = torch.cat(keep)
     probe = fit_linear_probe(x[keep], y[keep], len(ENTITY_CLASSES), steps=steps, seed=seed)
     guess, truth = probe.predict(x[test]), y[test]
-    recalls = [float((guess[truth == c] == c).float().mean()) for c in range(len(ENTITY_CLASSES)) if (truth == c).any()]
-    return {"balanced_accuracy": sum(recalls) / len(recalls), "accuracy": float((guess == truth).float().mean())}
+    return {"balanced_accuracy": balanced_accuracy(guess, truth), "accuracy": float((guess == truth).float().mean())}
 
 
 @dataclass

@@ -50,13 +50,13 @@ class ArenaBoard:
         self.message = w.HTML()
         import plotly.graph_objects as go
 
-        self.out = go.FigureWidget()  # redrawn in place: no Output-widget capture, which can stall a headless kernel
+        self.figure_widget = go.FigureWidget()  # redrawn in place: no Output-widget capture, which can stall a headless kernel
         for box in self.boxes.values():
             box.observe(lambda _: self.update(), names="value")
         self.view.observe(lambda _: self.update(), names="value")
         self.quick.observe(self._quick_pick, names="value")
         self.widget = w.VBox([w.HBox(columns, layout=w.Layout(flex_flow="row wrap")), self.quick, self.view,
-                              self.message, self.out])  # fmt: skip
+                              self.message, self.figure_widget])  # fmt: skip
         self._muted = False
 
     @property
@@ -100,7 +100,7 @@ class ArenaBoard:
 
         self.message.value = "" if figure is not None else "<i>Tick at least one objective.</i>"
         if figure is not None:
-            _replace_figure(self.out, figure)
+            _replace_figure(self.figure_widget, figure)
         return figure
 
     def display(self) -> ArenaBoard:
