@@ -36,7 +36,7 @@ def main() -> None:
 
     from ptmlab.data.corpora import load_corpus, word_similarity
     from ptmlab.models.static import train_gensim, train_word2vec
-    from ptmlab.probe.word_similarity import word_similarity_score
+    from ptmlab.tasks.similarity import word_similarity_score
 
     tokens = load_corpus("wiki", max_sentences=args.sentences).token_lists()
     settings = dict(

@@ -231,7 +231,7 @@ def test_entity_type_probe_splits_by_word_and_scores():
     from ptmlab.data.tokenizers import train_tokenizer
     from ptmlab.data.world import make_world
     from ptmlab.models.heads import MaskedLanguageModel
-    from ptmlab.probe.sentence_pairs import ENTITY_CLASSES, entity_type_data, entity_type_probe
+    from ptmlab.tasks.entities import ENTITY_CLASSES, entity_type_data, entity_type_probe
 
     documents = make_world(seed=5).documents()[:60]
     tokenizer = train_tokenizer([s.text for d in documents for s in d.sentences], kind="wordpiece", vocab_size=400)

@@ -48,7 +48,7 @@ def world_data():
 @pytest.fixture(scope="module")
 def blocks64(world_data):
     """Blocks of 64 tokens, as in the cpu preset (the smoke preset's 32-token blocks make budgets coarse)."""
-    from ptmlab.probe.spans import world_sentences
+    from ptmlab.data.world import world_sentences
 
     return pack_with_spans(world_data.tokenizer, world_sentences(world_data.train_documents[:200]), 64)
 
@@ -222,7 +222,7 @@ def test_entity_masking_without_span_ids_falls_back_to_words(world_data):
 
 def test_pack_with_spans_matches_pack_sentences_and_gold_text(world_data):
     from ptmlab.data.batching import pack_sentences
-    from ptmlab.probe.spans import world_sentences
+    from ptmlab.data.world import world_sentences
 
     tokenizer = world_data.tokenizer
     sentences = world_sentences(world_data.train_documents[:40])

@@ -383,9 +383,9 @@ def test_permutation_masks_handles_rows_of_different_lengths():
 
 # ----------------------------------------------------------------------------- chapter 07's experiment
 def test_cloze_examples_mark_the_answer_pieces():
+    from ptmlab.chapters.permuted_lm import cloze_examples
     from ptmlab.data.tokenizers import train_tokenizer
     from ptmlab.data.world import make_world
-    from ptmlab.probe.permuted_lm import cloze_examples
 
     world = make_world(seed=0)
     tokenizer = train_tokenizer(world.sentences(), kind="wordpiece", vocab_size=600)
@@ -400,8 +400,8 @@ def test_cloze_examples_mark_the_answer_pieces():
 def test_plm_span_recovery_predicts_pieces_from_context_and_earlier_pieces(tiny_config):
     """The mention's pieces come last in the order, left to right: piece k's prediction must not change when a later
     piece changes, and must change with the context (positive control)."""
-    from ptmlab.probe.permuted_lm import plm_span_recovery
-    from ptmlab.probe.spans import SpanExample
+    from ptmlab.chapters.permuted_lm import plm_span_recovery
+    from ptmlab.tasks.spans import SpanExample
 
     model = _model(tiny_config)
     calls = []
@@ -422,39 +422,18 @@ def test_plm_span_recovery_predicts_pieces_from_context_and_earlier_pieces(tiny_
     assert not torch.allclose(base[0], context_changed[0])
 
 
-def test_compare_runs_end_to_end_and_summarizes():
-    from dataclasses import replace
+def test_the_chapter_runs_end_to_end_on_the_experiment_protocol():
+    from ptmlab.chapters.permuted_lm import EXPERIMENT, METRICS
 
-    from ptmlab.probe import permuted_lm as experiment
-
-    preset = replace(experiment.PRESETS["smoke"], steps=2, seeds=(0,), objectives=("none", "mlm", "plm"))
-    rows = experiment.compare(preset, progress=None)
-    assert [(r["objective"], r["seed"]) for r in rows] == [("none", 0), ("mlm", 0), ("plm", 0)]
-    for r in rows:
-        assert all(0.0 <= r[m] <= 1.0 for m in experiment.METRICS)
-    again = experiment.compare(replace(preset, objectives=("mlm",)), seeds=(0,), progress=None)
-    assert again[0]["from_cache"] and again[0]["ner_f1"] == rows[1]["ner_f1"]  # cached run, same probe seed
-    table = experiment.table_text(rows)
+    preset = EXPERIMENT.preset("smoke", steps=2, seeds=(0,), arms=("none", "mlm", "plm"))
+    comparison = EXPERIMENT.run(preset, progress=None)
+    assert [(r["arm"], r["seed"]) for r in comparison.rows] == [("none", 0), ("mlm", 0), ("plm", 0)]
+    for r in comparison.rows:
+        assert all(0.0 <= r[m] <= 1.0 for m in METRICS)
+    again = EXPERIMENT.run(preset, arms=("mlm",), progress=None)
+    assert again.rows[0]["from_cache"] and again.rows[0]["ner_f1"] == comparison.rows[1]["ner_f1"]
+    header, rows = comparison.paper_table()
+    table = "\n".join(" ".join(r) for r in rows)
     assert "66.05 / 81.33 / 85.84" in table and "64.3 / 76.3 / 84.34" in table
-    d = experiment.direction(rows, "ner_f1")
-    assert d["seeds"] == 1 and d["a"] == "plm"
-
-
-def test_direction_counts_wins_per_seed():
-    from ptmlab.probe.permuted_lm import direction, summarize
-
-    rows = [
-        {"objective": o, "seed": s, "ner_f1": v}
-        for o, s, v in [
-            ("plm", 0, 0.5),
-            ("plm", 1, 0.6),
-            ("plm", 2, 0.7),
-            ("mlm", 0, 0.4),
-            ("mlm", 1, 0.5),
-            ("mlm", 2, 0.6),
-        ]
-    ]
-    d = direction(rows, "ner_f1")
-    assert d["wins"] == 3 and abs(d["mean_difference"] - 0.1) < 1e-9 and d["clear"]
-    mean, sd, n = summarize(rows, ("ner_f1",))["plm"]["ner_f1"]
-    assert abs(mean - 0.6) < 1e-9 and abs(sd - 0.1) < 1e-9 and n == 3
+    d = comparison.direction()
+    assert d["seeds"] == 1 and d["a"] == "plm" and d["metric"] == "ner_f1"

@@ -9,7 +9,7 @@ from ptmlab.data.tokenizers import train_tokenizer
 from ptmlab.errors import InputError
 from ptmlab.models.heads import CausalLanguageModel, MaskedLanguageModel
 from ptmlab.models.transformer import TransformerConfig
-from ptmlab.probe.sequence_labeling import (
+from ptmlab.tasks.ner import (
     IGNORE,
     NERData,
     TaggedSentence,

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from ptmlab.data.world import split_documents
 from ptmlab.errors import InputError
 from ptmlab.models.transformer import EncoderOutput
 from ptmlab.objectives.masking import encode_with_spans
@@ -11,27 +12,21 @@ from ptmlab.probe.spans import (
     MASKING_PRESETS,
     SPANBERT_TABLE6,
     TABLE6_HEADER,
-    TAGS,
-    SpanExample,
-    bio_tags,
     compare_strategies,
     direction_report,
-    evaluate_span_recovery,
     heldout_mlm_loss,
-    ner_probe,
     prepare_world_data,
-    span_f1,
-    span_recovery_examples,
-    spans_from_bio,
-    split_documents,
     static_dynamic_rows,
     static_vs_dynamic,
     summarize,
     table6_rows,
 )
-from ptmlab.probe.training import table_figure
+from ptmlab.tasks.ner import bio_spans, bio_tag_names, bio_tags, entity_f1, ner_probe
+from ptmlab.tasks.spans import SpanExample, evaluate_span_recovery, span_recovery_examples
+from ptmlab.viz.tables import table_figure
 
 SMOKE = MASKING_PRESETS["smoke"]
+TAGS = bio_tag_names()
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +81,14 @@ def test_bio_round_trip_and_f1_by_hand():
     spans = [Span(0, 5, "PER"), Span(10, 15, "LOC")]
     tags = bio_tags([1, 1, 0, 2, 0, 2], spans)  # the second LOC mention restarts after an O
     assert tags == ["B-PER", "I-PER", "O", "B-LOC", "O", "B-LOC"]
-    assert spans_from_bio(tags) == {(0, 2, "PER"), (3, 4, "LOC"), (5, 6, "LOC")}
-    assert spans_from_bio(["I-ORG", "I-ORG", "B-ORG", "I-PER"]) == {(0, 2, "ORG"), (2, 3, "ORG"), (3, 4, "PER")}
-    gold = [{(0, 2, "PER"), (3, 4, "LOC")}, {(1, 2, "ORG")}]
-    predicted = [{(0, 2, "PER"), (3, 5, "LOC")}, {(1, 2, "ORG"), (4, 5, "PER")}]
-    scores = span_f1(gold, predicted)  # 2 right of 4 predicted, 2 of 3 gold
+    assert set(bio_spans(tags)) == {(0, 2, "PER"), (3, 4, "LOC"), (5, 6, "LOC")}
+    assert set(bio_spans(["I-ORG", "I-ORG", "B-ORG", "I-PER"])) == {(0, 2, "ORG"), (2, 3, "ORG"), (3, 4, "PER")}
+    gold = [["B-PER", "I-PER", "O", "B-LOC", "O"], ["O", "B-ORG", "O", "O", "O"]]
+    predicted = [["B-PER", "I-PER", "O", "B-LOC", "I-LOC"], ["O", "B-ORG", "O", "O", "B-PER"]]
+    scores = entity_f1(gold, predicted)  # 2 right of 4 predicted, 2 of 3 gold
     assert scores["precision"] == 0.5 and abs(scores["recall"] - 2 / 3) < 1e-9
     assert abs(scores["f1"] - 2 * 0.5 * (2 / 3) / (0.5 + 2 / 3)) < 1e-9
-    assert span_f1([set()], [set()])["f1"] == 0.0
+    assert entity_f1([["O"]], [["O"]])["f1"] == 0.0
 
 
 # ----------------------------------------------------------------------------- span recovery
@@ -210,7 +205,7 @@ def test_heldout_loss_is_deterministic(data):
 
 # ----------------------------------------------------------------------------- ptmlab.probe.training (shared recipe)
 def test_mean_sd_summarize_and_paired_direction_by_hand():
-    from ptmlab.probe.training import mean_sd, paired_direction, summarize
+    from ptmlab.tasks.stats import mean_sd, paired_direction, summarize
 
     assert mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0, 3) and mean_sd([5.0]) == (5.0, 0.0, 1)
     rows = [
@@ -236,7 +231,7 @@ def test_mean_sd_summarize_and_paired_direction_by_hand():
 
 
 def test_fit_linear_probe_separates_what_is_separable():
-    from ptmlab.probe.training import fit_linear_probe
+    from ptmlab.tasks.probe import fit_linear_probe
 
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 3, (300,), generator=g)
@@ -253,7 +248,9 @@ def test_fit_linear_probe_separates_what_is_separable():
 
 def test_finetune_lowers_the_loss_and_pretrain_objective_caches(tiny_config, tiny_blocks):
     from ptmlab.objectives.mlm import MaskedLM
-    from ptmlab.probe.training import final_loss, finetune, pretrain_objective
+    from ptmlab.tasks.finetune import finetune
+    from ptmlab.tasks.stats import final_loss
+    from ptmlab.train.pretrain import pretrain_objective
 
     model = nn.Linear(4, 2)
     x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))

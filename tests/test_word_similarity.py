@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ptmlab.models.static import WordVectors
-from ptmlab.probe import word_similarity as W
+from ptmlab.tasks import similarity as W
 
 
 def toy_vectors(oov: bool = False) -> WordVectors:

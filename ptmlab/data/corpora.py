@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 from ptmlab import runtime
 from ptmlab.data.manifest import gensim_test_file, manifest, read_data_text, sha256_file
 from ptmlab.errors import DataError, InputError, OfflineError, PtmlabError
+from ptmlab.io import atomic_write_text, file_mode
 
 CORPUS_NAMES = ("wiki", "lee", "lee_test", "world")
 MIN_WORDS, MAX_WORDS = 5, 60  # sentence length window for the real corpora
@@ -273,18 +274,6 @@ def parse_wiki(path: Path) -> tuple[list[str], list[list[str]]]:
     return titles, documents
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache an instructor shares must be readable by others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_wiki_documents() -> list[list[str]]:
     """Parse the Wikipedia extract once; later loads read a JSON cache keyed by the source hash and parser version."""
     source_sha = manifest()["enwiki"]["sha256"]
@@ -295,7 +284,7 @@ def _load_wiki_documents() -> list[list[str]]:
         except (ValueError, KeyError):
             cache.unlink(missing_ok=True)  # a corrupt cache is rebuilt, never trusted
     titles, documents = parse_wiki(gensim_test_file("enwiki"))
-    _atomic_write_text(cache, json.dumps({"titles": titles, "documents": documents}, ensure_ascii=False))
+    atomic_write_text(cache, json.dumps({"titles": titles, "documents": documents}, ensure_ascii=False))
     return documents
 
 
@@ -416,7 +405,7 @@ def _download(url: str, sha256: str | None, timeout: float) -> Path:
             raise DataError(f"{url} has sha256 {actual}, expected {sha256}.", fix=fix_hash)
         if sha256 is None:
             warnings.warn(f"{url} was not checked; pass sha256={actual!r} to pin this exact file.", stacklevel=3)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     except urllib.error.HTTPError as err:
         raise DataError(f"The server answered {err.code} {err.reason} for {url}.", fix="Check the URL.") from err

@@ -96,7 +96,7 @@ class Tokenizer:
         return {"kind": self.kind, "vocab": self.vocab, "lowercase": self.lowercase}
 
     def save(self, path: str | Path) -> None:
-        from ptmlab.train.checkpoint import atomic_write_text
+        from ptmlab.io import atomic_write_text
 
         atomic_write_text(Path(path), json.dumps(self.to_dict(), ensure_ascii=False))
 

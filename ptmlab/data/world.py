@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -609,3 +610,20 @@ def _agreement_example(rng, label, distance, attractors, heads, fill_nouns, peop
         subject_index=1,
         verb_forms=(main["forms"][0], main["forms"][1]),
     )
+
+
+# ============================================================================ the world as split text
+def world_sentences(documents) -> list[tuple[str, list[tuple[int, int]]]]:
+    """(text, [(start, end) character spans of gold entity mentions]) for every sentence of the world documents."""
+    return [(s.text, [(span.start, span.end) for span in s.entities]) for doc in documents for s in doc.sentences]
+
+
+def split_documents(documents: Sequence, valid_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
+    """(train, held-out) world documents: whole documents go to one side."""
+    if not 0 < valid_fraction < 1 or len(documents) < 2:
+        raise InputError("Need at least two documents and 0 < valid_fraction < 1.", fix="Use e.g. 0.1.")
+    order = list(range(len(documents)))
+    random.Random(seed).shuffle(order)
+    n_valid = max(1, round(valid_fraction * len(documents)))
+    held = set(order[:n_valid])
+    return [d for i, d in enumerate(documents) if i not in held], [d for i, d in enumerate(documents) if i in held]

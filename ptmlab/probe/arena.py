@@ -29,7 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptmlab.errors import InputError
-from ptmlab.probe.training import finetune, fit_linear_probe, mean_sd, paired_direction, pretrain_objective
+from ptmlab.tasks.features import encoder_of, pad, sentence_features
+from ptmlab.tasks.finetune import finetune
+from ptmlab.tasks.probe import fit_linear_probe
+from ptmlab.tasks.stats import mean_sd, paired_direction
+from ptmlab.train.pretrain import pretrain_objective
 
 METRICS = {  # every score is in %; "arena" (their mean) plays the part of a GLUE average
     "entity_probe": "world entity types, frozen probe (bal. acc. %)",
@@ -214,7 +218,7 @@ def _arena_data(worlds, per_world, real_sentences, heldout_world, vocab_size, bl
     from ptmlab.data.world import make_world
     from ptmlab.objectives.masking import pack_with_spans
     from ptmlab.objectives.seq2seq import add_sentinels
-    from ptmlab.probe.sentence_pairs import entity_type_data
+    from ptmlab.tasks.entities import entity_type_data
 
     if heldout_world < worlds:
         raise InputError("The held-out world must not be a pre-training world.", fix="Use heldout_world=1000.")
@@ -370,45 +374,6 @@ def pretrain(key: str, preset: ArenaPreset | str | None = None, seed: int = 0, *
     return run
 
 
-class _Encoder(nn.Module):
-    """The part of any contestant's model that a downstream task reads: the encoder of an encoder-decoder, the body of
-    the others (the discriminator for ELECTRA, the content stream for XLNet, the causal stack for the LM). Pair models
-    see every token as segment A, as in BERT's single-sentence tasks."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.stack = model.encoder if hasattr(model, "encoder") and hasattr(model, "decode") else model.body
-
-    def forward(self, input_ids, attention_mask=None):
-        segments = torch.zeros_like(input_ids) if self.stack.seg_emb is not None else None
-        return self.stack(input_ids, attention_mask, segments)
-
-
-def encoder_of(model: nn.Module) -> _Encoder:
-    """The downstream view of any contestant's model: `encoder_of(model)(ids, mask)` gives an EncoderOutput."""
-    return _Encoder(model)
-
-
-def _pad(rows: Sequence[Sequence[int]], device, pad_id: int = 0) -> torch.Tensor:
-    from ptmlab.data.batching import pad_batch
-
-    return pad_batch(rows, pad_id)[0].to(device)
-
-
-@torch.no_grad()
-def sentence_features(encoder: nn.Module, rows: Sequence[Sequence[int]], layer: int = -1, batch_size: int = 128):
-    """The mean of a sentence's token states at `layer` (padding left out): one vector per row."""
-    device = next(encoder.parameters()).device
-    encoder.eval()
-    out = []
-    for first in range(0, len(rows), batch_size):
-        ids = _pad(rows[first : first + batch_size], device)
-        mask = (ids != 0).float()
-        hidden = encoder(ids, mask.long()).hidden_states[layer].float()
-        out.append(((hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)).cpu())
-    return torch.cat(out)
-
-
 def _splits(labels: Sequence[int], n_splits: int) -> list[tuple[list[int], list[int]]]:
     """Stratified half/half splits of the sentiment sentences, the same for every contestant."""
     out = []
@@ -444,7 +409,8 @@ def _sentiment_scores(encoder, data: ArenaData, preset: ArenaPreset, seed: int) 
 def _entity_efficiency(encoder, data: ArenaData, preset: ArenaPreset, seed: int) -> dict[str, float]:
     """Sample efficiency on the world task: the frozen top-layer probe trained on n labelled tokens per class (words
     of the train side), balanced accuracy on the test side's unseen words, averaged over 3 draws of the n tokens."""
-    from ptmlab.probe.sentence_pairs import entity_type_probe, frozen_features
+    from ptmlab.tasks.entities import entity_type_probe
+    from ptmlab.tasks.features import frozen_features
 
     x = frozen_features(encoder, data.probe.rows)
     out = {}
@@ -475,15 +441,16 @@ class _Tagger(nn.Module):
 def _finetune_entities(model, data: ArenaData, preset: ArenaPreset, seed: int) -> float:
     """Fine-tune every weight of the encoder with a token-classification head on the probe's train side; balanced
     accuracy on the test side (words never seen in fine-tuning)."""
-    from ptmlab.probe.sentence_pairs import ENTITY_CLASSES, balanced_accuracy
+    from ptmlab.tasks.entities import ENTITY_CLASSES
+    from ptmlab.tasks.stats import balanced_accuracy
 
     device = next(model.parameters()).device
     probe = data.probe
     torch.manual_seed(seed)  # the new head's initial weights: a re-scored run gives the same score
     tagger = _Tagger(encoder_of(copy.deepcopy(model)), len(ENTITY_CLASSES), pool=False).to(device)
-    labels = _pad(probe.labels, device, pad_id=-1)  # -1: [CLS]/[SEP]/padding
-    sides = _pad([[int(s) for s in row] for row in probe.train_side], device).bool()
-    ids = _pad(probe.rows, device)
+    labels = pad(probe.labels, device, pad_id=-1)  # -1: [CLS]/[SEP]/padding
+    sides = pad([[int(s) for s in row] for row in probe.train_side], device).bool()
+    ids = pad(probe.rows, device)
     train_labels = labels[sides & (labels >= 0)]
     counts = torch.bincount(train_labels, minlength=len(ENTITY_CLASSES)).float()
     weights = (counts.sum() / counts.clamp_min(1)) / len(ENTITY_CLASSES)  # balanced: rare classes count as much
@@ -505,7 +472,7 @@ def _finetune_sentiment(model, data: ArenaData, preset: ArenaPreset, seed: int) 
     """Fine-tune the encoder with a classifier on the mean of its states, on one half of the sentences; the accuracy on
     the other half, averaged over `finetune_splits` splits (100 test sentences alone swing by about 5 points)."""
     device = next(model.parameters()).device
-    ids = _pad([r for r, _ in data.sentiment], device)
+    ids = pad([r for r, _ in data.sentiment], device)
     labels = torch.tensor([y for _, y in data.sentiment], device=device)
     accuracies = []
     for train, test in _splits(labels.tolist(), preset.finetune_splits):
@@ -526,8 +493,8 @@ def _finetune_sentiment(model, data: ArenaData, preset: ArenaPreset, seed: int) 
 
 def score_model(model, preset: ArenaPreset | str | None = None, seed: int = 0) -> dict[str, Any]:
     """Every downstream score of one pre-trained model (not cached: see `score`)."""
-    from ptmlab.probe.sentence_pairs import entity_type_probe
     from ptmlab.runtime import get_device
+    from ptmlab.tasks.entities import entity_type_probe
 
     preset = resolve_preset(preset)
     data = arena_data(preset)
@@ -554,7 +521,7 @@ def _probe_settings(preset: ArenaPreset) -> dict[str, Any]:
 
 
 def _score_name(key: str, preset: ArenaPreset, seed: int) -> str:
-    from ptmlab.train.checkpoint import config_hash
+    from ptmlab.io import config_hash
 
     settings = {**_sizes(preset), "contestant": key, "seed": seed, **_probe_settings(preset)}
     return f"arena-{key}-{config_hash(settings)[:16]}.json"
@@ -673,7 +640,7 @@ class ArenaResult:
         return out
 
     def summary(self, metric: str = "arena") -> str:
-        from ptmlab.probe.training import table_text
+        from ptmlab.viz.tables import table_text
 
         header, body = self.scoreboard_rows()
         lines = [f"Budget: {self.budget['budget_flops'] / 1e12:.2f} TFLOPs per run "
@@ -720,7 +687,7 @@ class ArenaResult:
         return figure
 
     def scoreboard_figure(self, keys: Sequence[str] | None = None, metrics: Sequence[str] | None = None):
-        from ptmlab.probe.training import seeds_figure
+        from ptmlab.viz.tables import seeds_figure
 
         keys = self._pick(keys)
         rows = [r for r in self.rows if r["objective"] in keys]
@@ -775,7 +742,7 @@ class ArenaResult:
         return figure
 
     def table_figure(self):
-        from ptmlab.probe.training import table_figure
+        from ptmlab.viz.tables import table_figure
 
         header, body = self.scoreboard_rows()
         return table_figure(header, body, title="Scoreboard (best arena score first)")

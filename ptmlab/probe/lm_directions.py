@@ -2,7 +2,7 @@
 left to right (causal LM), then tagged for named entities in a world neither model read; plus ELMo's BiLM.
 
 Devlin et al. 2019, Table 5; Peters et al. 2018 (ELMo). Pre-training, seeds, spread and tables come from the shared
-recipe ptmlab.probe.training; tagging from ptmlab.probe.sequence_labeling."""
+recipe ptmlab.tasks; tagging from ptmlab.tasks.ner."""
 
 from __future__ import annotations
 
@@ -16,13 +16,7 @@ from torch import nn
 
 from ptmlab.data.tokenizers import Tokenizer
 from ptmlab.errors import InputError
-from ptmlab.probe.sequence_labeling import (
-    LabelingResult,
-    NERData,
-    ner_data,
-    train_sequence_labeler,
-    world_ner_sentences,
-)
+from ptmlab.tasks.ner import LabelingResult, NERData, ner_data, train_sequence_labeler, world_ner_sentences
 
 # BERT_BASE without NSP, masked LM (bidirectional) vs the same model trained left to right ("LTR & No NSP").
 PAPER_TABLE5 = {"SQuAD 1.1 dev F1": (87.9, 77.8), "MRPC accuracy": (86.5, 77.5)}
@@ -178,8 +172,8 @@ def chapter_text(preset: LMChapterPreset) -> ChapterText:
     from ptmlab.data.corpora import load_corpus
     from ptmlab.data.tokenizers import load_tokenizer, train_tokenizer
     from ptmlab.data.world import make_world
+    from ptmlab.io import config_hash
     from ptmlab.runtime import cache_dir
-    from ptmlab.train.checkpoint import config_hash
 
     if preset.ner_world in range(1, preset.n_worlds + 1):
         raise InputError(
@@ -264,8 +258,8 @@ def pretrain(
     from ptmlab.objectives.bilm import BiLM
     from ptmlab.objectives.lm import CausalLM
     from ptmlab.objectives.mlm import MaskedLM
-    from ptmlab.probe.training import pretrain_objective
     from ptmlab.runtime import get_device
+    from ptmlab.train.pretrain import pretrain_objective
 
     if kind not in ("lm", "mlm", "bilm"):
         raise InputError(f"kind={kind!r}.", fix="Use 'lm', 'mlm' or 'bilm'.")
@@ -325,8 +319,8 @@ def tag_with(
 ) -> LabelingResult:
     """Train and score the chapter's NER tagger on a pre-trained run (seeded by the run's seed). The result is cached
     as JSON, keyed by the run, the mode and the layers, so re-running a notebook skips the tagging too."""
+    from ptmlab.io import atomic_write_text, config_hash
     from ptmlab.runtime import cache_dir
-    from ptmlab.train.checkpoint import atomic_write_text, config_hash
 
     preset = text.preset
     mode = mode or preset.ner_modes[0]
@@ -355,8 +349,8 @@ def tag_with(
 
 
 def summarize_kinds(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> dict[str, dict[str, tuple]]:
-    """kind -> metric -> (mean, sd, n) over seeds (ptmlab.probe.training.summarize, grouped by kind)."""
-    from ptmlab.probe.training import summarize
+    """kind -> metric -> (mean, sd, n) over seeds (ptmlab.tasks.summarize, grouped by kind)."""
+    from ptmlab.tasks.stats import summarize
 
     return summarize([r for r in rows if all(m in r for m in metrics)], metrics, by="kind")
 
@@ -379,8 +373,8 @@ class DirectionComparison:
         return {kind: stats[mode] for kind, stats in summarize_kinds(self.rows, [mode]).items()}
 
     def direction(self, mode: str) -> dict[str, Any]:
-        """Bidirectional minus left-to-right, paired by seed: mean difference, wins, clear (ptmlab.probe.training)."""
-        from ptmlab.probe.training import mean_sd, paired_direction
+        """Bidirectional minus left-to-right, paired by seed: mean difference, wins, clear (ptmlab.tasks)."""
+        from ptmlab.tasks.stats import mean_sd, paired_direction
 
         result = paired_direction(self.rows, mode, "mlm", "lm", by="kind")
         by_seed = {(r["kind"], r["seed"]): r[mode] for r in self.rows}
@@ -414,7 +408,7 @@ class DirectionComparison:
 
     def table(self):
         """Our F1s beside the paper's Table 5 numbers, as a plotly table."""
-        from ptmlab.probe.training import table_figure
+        from ptmlab.viz.tables import table_figure
 
         def cell(mode: str, kind: str) -> str:
             mean, sd, n = self.summary(mode).get(kind, (None, None, 0))
@@ -437,7 +431,7 @@ class DirectionComparison:
 
     def figure(self):
         """Mean F1 per kind and mode, with one dot per seed: is the gap larger than the spread over seeds?"""
-        from ptmlab.probe.training import seeds_figure
+        from ptmlab.viz.tables import seeds_figure
 
         colours = {"mlm": "#0072b2", "lm": "#d55e00", "random": "#999999"}
         labels = {"mlm": "MLM", "lm": "LM", "random": "random"}
@@ -461,7 +455,7 @@ def compare_directions(
 ) -> DirectionComparison:
     """Pre-train LM and MLM with every seed of the preset (cached), tag the held-out world with each in every mode of
     the preset, and compare. Runs and tagging results are cached, so a second call takes seconds."""
-    from ptmlab.probe.training import final_loss
+    from ptmlab.tasks.stats import final_loss
 
     text = text or chapter_text(preset)
     rows, predictions = [], {}

@@ -2,14 +2,11 @@
 
 Lan et al. 2020, ALBERT, Table 5: NSP-trained models solve NSP (90.5) but sit near chance on SOP (52.0), while SOP solves
 both (78.9 / 86.5). Clark et al. 2020, ELECTRA, Table 1: at equal compute, ELECTRA-Small 79.9 vs BERT-Small 75.1 GLUE.
-Every run goes through ptmlab.probe.training.pretrain_objective (the one Trainer, cached with load_or_train)."""
+Every run goes through ptmlab.tasks.pretrain_objective (the one Trainer, cached with load_or_train)."""
 
 from __future__ import annotations
 
 import math
-import random
-import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,8 +18,12 @@ import torch.nn.functional as F
 from ptmlab.data.tokenizers import SPECIAL_TOKENS, Tokenizer
 from ptmlab.errors import InputError
 from ptmlab.objectives.sentence import PAIR_KINDS, SentencePairObjective, make_pairs, pair_accuracy
-from ptmlab.probe.training import fit_linear_probe, paired_direction, pretrain_objective, summarize, table_text
+from ptmlab.tasks.entities import ENTITY_CLASSES, EntityTypeData, entity_type_data, entity_type_probe  # noqa: F401
+from ptmlab.tasks.features import frozen_features  # noqa: F401
+from ptmlab.tasks.stats import paired_direction, summarize
 from ptmlab.train.cache import Run
+from ptmlab.train.pretrain import pretrain_objective
+from ptmlab.viz.tables import table_text
 
 # The papers' numbers (/work/shared/PAPER_NUMBERS.md items 3 and 4).
 ALBERT_TABLE5 = {  # intrinsic accuracy (%) on MLM / NSP / SOP, and the downstream average
@@ -33,7 +34,6 @@ ALBERT_TABLE5 = {  # intrinsic accuracy (%) on MLM / NSP / SOP, and the downstre
 ELECTRA_TABLE1 = {"mlm": 75.1, "rtd": 79.9}  # GLUE dev, Small models at equal compute
 KIND_LABELS = {"none": "none (MLM only)", "nsp": "NSP + MLM", "sop": "SOP + MLM"}
 ENCODER_LABELS = {"untrained": "untrained encoder", "mlm": "MLM (BERT-style)", "rtd": "RTD (ELECTRA discriminator)"}
-ENTITY_CLASSES = ("O", "PER", "LOC", "ORG", "DATE", "MISC")
 
 
 # ============================================================================ presets
@@ -378,113 +378,6 @@ def pretrain_encoder(kind: str, preset: ContrastivePreset | str | None = None, s
 
 
 # ---------------------------------------------------------------------------- the downstream probe: entity types
-_WORD_RE = re.compile(r"\w+|[^\w\s]")
-
-
-@dataclass
-class EntityTypeData:
-    """Held-out sentences as token ids, each token's entity class (an ENTITY_CLASSES index, -1 for [CLS]/[SEP]) and
-    its side (True = the probe trains on it). The split is by word: a word or name used to train the probe never
-    appears among the test tokens, so the probe must read the type from how the encoder represents an unseen word."""
-
-    rows: list[list[int]]
-    labels: list[list[int]]
-    train_side: list[list[bool]]
-    keys: list[list[str]]  # the word or entity name each token belongs to ("" for [CLS]/[SEP]): it decides the side
-
-    def counts(self) -> dict[str, list[int]]:
-        out = {"train": [0] * len(ENTITY_CLASSES), "test": [0] * len(ENTITY_CLASSES)}
-        for labels, sides in zip(self.labels, self.train_side):
-            for label, side in zip(labels, sides):
-                if label >= 0:
-                    out["train" if side else "test"][label] += 1
-        return out
-
-
-def entity_type_data(tokenizer: Tokenizer, documents: Sequence, max_len: int, n_sentences: int | None = None,
-                     seed: int = 0) -> EntityTypeData:  # fmt: skip
-    """Token-level entity classes from the world's gold spans; sentences longer than max_len are left out."""
-    sentences = [s for doc in documents for s in doc.sentences]
-    if n_sentences is not None and len(sentences) > n_sentences:
-        sentences = random.Random(seed).sample(sentences, n_sentences)
-    data = EntityTypeData([], [], [], [])
-    for sentence in sentences:
-        ids, labels, sides, keys = [tokenizer.cls_id], [-1], [False], [""]
-        for match in _WORD_RE.finditer(sentence.text):
-            span = next((s for s in sentence.entities if s.start <= match.start() < s.end), None)
-            label = ENTITY_CLASSES.index(span.label) if span is not None and span.label in ENTITY_CLASSES else 0
-            key = (sentence.text[span.start : span.end] if span is not None else match.group()).lower()
-            pieces = tokenizer.encode(match.group(), add_special_tokens=False)
-            ids += pieces
-            labels += [label] * len(pieces)
-            sides += [zlib.crc32(key.encode()) % 2 == 0] * len(pieces)  # a stable hash: the same word, the same side
-            keys += [key] * len(pieces)
-        if len(ids) + 1 <= max_len:
-            data.rows.append(ids + [tokenizer.sep_id])
-            data.labels.append(labels + [-1])
-            data.train_side.append(sides + [False])
-            data.keys.append(keys + [""])
-    if not data.rows:
-        raise InputError("No sentences fit the probe.", fix="Pass world documents and a max_len of at least 32.")
-    return data
-
-
-@torch.no_grad()
-def frozen_features(model, rows: list[list[int]], layer: int = -1, batch_size: int = 128) -> torch.Tensor:
-    """Hidden states of every token of every row, concatenated [sum of lengths, d], from `model.body`, frozen."""
-    device = next(model.parameters()).device
-    body = getattr(model, "body", model)
-    was_training = body.training
-    body.eval()
-    out = []
-    for first in range(0, len(rows), batch_size):
-        chunk = rows[first : first + batch_size]
-        width = max(len(r) for r in chunk)
-        ids = torch.tensor([r + [0] * (width - len(r)) for r in chunk], device=device)
-        hidden = body(ids, (ids != 0).long()).hidden_states[layer].float().cpu()
-        out += [hidden[i, : len(r)] for i, r in enumerate(chunk)]
-    body.train(was_training)
-    return torch.cat(out)
-
-
-def balanced_accuracy(guess: torch.Tensor, truth: torch.Tensor) -> float:
-    """The mean of per-class recalls over the classes present in `truth` (chance 1 / number of classes)."""
-    recalls = [float((guess[truth == c] == c).float().mean()) for c in truth.unique().tolist()]
-    return sum(recalls) / len(recalls)
-
-
-def entity_type_probe(
-    model,
-    data: EntityTypeData,
-    steps: int = 150,
-    layer: int = -1,
-    seed: int = 0,
-    *,
-    features: torch.Tensor | None = None,
-    per_class: int | None = None,
-    sample_seed: int | None = None,
-) -> dict[str, float]:
-    """A linear probe on frozen features (the body is not tuned), trained on class-balanced tokens of the train side.
-
-    Returns balanced accuracy (the mean of per-class recalls; chance 1/6) and plain accuracy on the test side.
-    features: frozen_features(model, data.rows, layer), when several probes share them. per_class: train on at most
-    this many tokens per class (a sample-efficiency curve), drawn with `sample_seed` (default `seed`)."""
-    x = frozen_features(model, data.rows, layer) if features is None else features
-    y = torch.tensor([label for labels in data.labels for label in labels])
-    side = torch.tensor([s for sides in data.train_side for s in sides])
-    train, test = (y >= 0) & side, (y >= 0) & ~side
-    # Balance the classes by down-sampling: most tokens are "O", and a probe trained on all of them predicts "O".
-    generator = torch.Generator().manual_seed(seed if sample_seed is None else sample_seed)
-    counts = torch.bincount(y[train], minlength=len(ENTITY_CLASSES))
-    cap = per_class if per_class is not None else max(1, int(counts[1:].max()))
-    keep = []
-    for c in range(len(ENTITY_CLASSES)):
-        members = train.nonzero().flatten()[y[train] == c]
-        keep.append(members[torch.randperm(len(members), generator=generator)[:cap]])
-    keep = torch.cat(keep)
-    probe = fit_linear_probe(x[keep], y[keep], len(ENTITY_CLASSES), steps=steps, seed=seed)
-    guess, truth = probe.predict(x[test]), y[test]
-    return {"balanced_accuracy": balanced_accuracy(guess, truth), "accuracy": float((guess == truth).float().mean())}
 
 
 @dataclass

@@ -2,26 +2,23 @@
 
 Lewis et al. 2020, BART Table 1 (document rotation 77.2 and sentence shuffling 85.4 SQuAD F1, far below token masking,
 deletion and text infilling at 90.4-90.8) and Raffel et al. 2020, T5 (deshuffling collapses: 73.17 vs 82.96 GLUE).
-This module holds the task (fact QA on held-out worlds); the training loops and seed statistics are ptmlab.probe.training."""
+This module holds the task (fact QA on held-out worlds); the training loops and seed statistics are ptmlab.tasks."""
 
 from __future__ import annotations
 
-import re
-import statistics
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ptmlab.data.tokenizers import Tokenizer
 from ptmlab.errors import InputError
-from ptmlab.models.heads import register_model
-from ptmlab.models.hooks import HookedModule
-from ptmlab.models.transformer import Transformer, TransformerConfig
+from ptmlab.models.qa import SpanQAModel
+from ptmlab.models.transformer import TransformerConfig
+from ptmlab.tasks.qa import FactQA, cloze_question, evaluate_qa, fact_qa, span_logits_masked  # noqa: F401
 
 # The noisings of BART Table 1, T5's deshuffling and the two Seq2Seq MLMs, plus "none" (no pre-training at all).
 BART_NOISINGS = ("token_masking", "token_deletion", "text_infilling", "sentence_permutation", "document_rotation")
@@ -148,20 +145,6 @@ def example_document(world_seed: int = 1001, index: int = 0, n_sentences: int = 
     return " ".join(s.text for s in documents[index].sentences[:n_sentences])
 
 
-def cloze_question(world, fact) -> str:
-    """The relation's cloze statement about `fact` with the object asked for: 'Otto Blackwood was born in what ?'.
-
-    'what' instead of [MASK]: a [MASK] would favour the objectives that saw [MASK] in pre-training."""
-    template = world.relations[fact.relation]["cloze"][0]
-    subject = world.entities[fact.subject]
-    name = f"{subject.attrs['article']} {subject.name}" if subject.attrs.get("article") else subject.name
-    possessive = name + ("'" if name.endswith("s") else "'s")
-    text = re.sub(r"\{O(?::\w+)?\}", "what", template)
-    text = re.sub(r"\{S:poss\}", possessive, text)
-    text = re.sub(r"\{S(?::\w+)?\}", name, text)
-    return text[:1].upper() + text[1:].rstrip(". ") + " ?"
-
-
 @lru_cache(maxsize=4)
 def build_tokenizer(pretrain_worlds: int) -> Tokenizer:
     """A word-level tokenizer over the pre-training worlds' text and the question words, with T5 sentinels appended."""
@@ -199,166 +182,6 @@ def pack_documents(tokenizer: Tokenizer, documents: list[list[str]], block_len: 
 
 
 # ============================================================================ the reading task
-@dataclass
-class FactQA:
-    """Extractive question answering on held-out world documents: '[CLS] question [SEP] document' and the answer span.
-
-    starts/ends index the answer's first/last token in input_ids; answers are the gold token strings."""
-
-    input_ids: torch.Tensor  # [n, seq]
-    attention_mask: torch.Tensor
-    starts: torch.Tensor  # [n]
-    ends: torch.Tensor
-    context_starts: torch.Tensor  # [n] first document position (answers are searched from there)
-    questions: list[str]
-    answers: list[str]
-
-    def __len__(self) -> int:
-        return len(self.questions)
-
-    def trimmed(self) -> FactQA:
-        """The same examples without the padding columns every row has (saves compute on short batches)."""
-        width = int(self.attention_mask.sum(1).max())
-        return replace(self, input_ids=self.input_ids[:, :width], attention_mask=self.attention_mask[:, :width])
-
-    def take(self, index) -> FactQA:
-        index = torch.as_tensor(index)
-        pick = index.tolist()
-        return FactQA(
-            self.input_ids[index],
-            self.attention_mask[index],
-            self.starts[index],
-            self.ends[index],
-            self.context_starts[index],
-            [self.questions[i] for i in pick],
-            [self.answers[i] for i in pick],
-        )
-
-
-def _find(haystack: list[int], needle: list[int]) -> int:
-    for i in range(len(haystack) - len(needle) + 1):
-        if haystack[i : i + len(needle)] == needle:
-            return i
-    return -1
-
-
-def _document_questions(tokenizer: Tokenizer, world, document, max_len: int) -> list[tuple]:
-    """(ids, answer start, answer end, question length, question, answer) for each usable fact of one document."""
-    out = []
-    sentence_ids = [tokenizer.encode(s.text, add_special_tokens=False) for s in document.sentences]
-    for k, sentence in enumerate(document.sentences):
-        fact = sentence.fact
-        if fact is None or fact.subject != document.subject or not world.relations[fact.relation].get("cloze"):
-            continue
-        if re.search(rf"\b{re.escape(world.name(fact.object))}\b", world.name(fact.subject)):
-            continue  # 'the University of Ysmere is located in what ?': copying the name is not reading
-        answer = tokenizer.encode(world.name(fact.object), add_special_tokens=False)
-        offset = _find(sentence_ids[k], answer)
-        if offset < 0 or tokenizer.unk_id in answer:
-            continue
-        question = cloze_question(world, fact)
-        q_ids = tokenizer.encode(question)  # [CLS] question [SEP]
-        # A long document is cut to fit: sentences after the answer's go first, then those before it (the other
-        # sentences stay as distractors). Pre-training blocks have the same length, so every position was trained.
-        keep = list(range(len(sentence_ids)))
-        while len(q_ids) + sum(len(sentence_ids[j]) + 1 for j in keep) > max_len and len(keep) > 1:
-            keep.remove(keep[-1] if keep[-1] != k else keep[0])
-        ids, start = list(q_ids), -1
-        for j in keep:
-            if j == k:
-                start = len(ids) + offset
-            ids += sentence_ids[j] + [tokenizer.sep_id]
-        if len(ids) <= max_len:
-            out.append((ids, start, start + len(answer) - 1, len(q_ids), question, world.name(fact.object)))
-    return out
-
-
-def fact_qa(
-    tokenizer: Tokenizer, world_seeds: int | tuple[int, ...], n: int, max_len: int = 128, seed: int = 0
-) -> FactQA:
-    """Questions about a document's own facts ('otto blackwood was born in what ?'), answered by a span of it.
-
-    Facts whose object is not written out verbatim in its sentence (a birth date given as a year) are skipped, as are
-    documents too long for max_len. n examples are drawn at random (seeded) from the worlds' questions."""
-    import random
-
-    examples = []
-    for world_seed in (world_seeds,) if isinstance(world_seeds, int) else world_seeds:
-        world = _world(world_seed)
-        for document in world.documents():
-            examples += _document_questions(tokenizer, world, document, max_len)
-    if len(examples) < n:
-        raise InputError(f"Worlds {world_seeds} give {len(examples)} questions; {n} were asked for.", fix="Ask fewer.")
-    random.Random(f"fact_qa:{world_seeds}:{seed}").shuffle(examples)
-    examples = examples[:n]
-    width = max(len(e[0]) for e in examples)
-    ids = torch.zeros((n, width), dtype=torch.long)
-    for i, e in enumerate(examples):
-        ids[i, : len(e[0])] = torch.tensor(e[0])
-    return FactQA(
-        ids,
-        (ids != 0).long(),
-        torch.tensor([e[1] for e in examples]),
-        torch.tensor([e[2] for e in examples]),
-        torch.tensor([e[3] for e in examples]),
-        [e[4] for e in examples],
-        [e[5] for e in examples],
-    )
-
-
-@register_model
-class SpanQAModel(HookedModule):
-    """A Transformer encoder and a linear layer scoring each token as the answer's start and end (BERT's SQuAD head)."""
-
-    def __init__(self, config: TransformerConfig):
-        super().__init__()
-        self.config = config
-        self.encoder = Transformer(replace(config, causal=False, n_segments=0))
-        self.span_head = nn.Linear(config.d_model, 2)
-
-    def forward(self, input_ids, attention_mask=None):
-        hidden = self.encoder(input_ids, attention_mask).last_hidden_state
-        start, end = self.span_head(hidden).unbind(-1)
-        return start, end
-
-
-def _span_logits_masked(start, end, data: FactQA):
-    """Answers live in the document: mask the question and the padding."""
-    positions = torch.arange(start.shape[1], device=start.device)[None]
-    allowed = (positions >= data.context_starts.to(start.device)[:, None]) & data.attention_mask.to(start.device).bool()
-    return start.masked_fill(~allowed, -1e4), end.masked_fill(~allowed, -1e4)
-
-
-@torch.no_grad()
-def evaluate_qa(model: SpanQAModel, data: FactQA, max_answer_len: int = 8, batch_size: int = 128) -> dict[str, float]:
-    """SQuAD-style exact match and token F1 (in %) of the best span (start <= end < start + max_answer_len)."""
-    model.eval()
-    device = next(model.parameters()).device
-    f1s, exact = [], []
-    for i in range(0, len(data), batch_size):
-        chunk = data.take(range(i, min(i + batch_size, len(data)))).trimmed()
-        start, end = _span_logits_masked(*model(chunk.input_ids.to(device), chunk.attention_mask.to(device)), chunk)
-        scores = start[:, :, None] + end[:, None, :]
-        T = scores.shape[1]
-        valid = torch.ones(T, T, dtype=torch.bool, device=device).triu().tril(max_answer_len - 1)
-        best = scores.masked_fill(~valid, -1e9).flatten(1).argmax(-1)
-        for row, flat in enumerate(best.tolist()):
-            s, e = divmod(flat, T)
-            predicted = chunk.input_ids[row, s : e + 1].tolist()
-            gold = chunk.input_ids[row, int(chunk.starts[row]) : int(chunk.ends[row]) + 1].tolist()
-            exact.append(float(predicted == gold))
-            f1s.append(_token_f1(predicted, gold))
-    return {"f1": 100 * statistics.mean(f1s), "exact_match": 100 * statistics.mean(exact)}
-
-
-def _token_f1(predicted: list[int], gold: list[int]) -> float:
-    from collections import Counter
-
-    common = sum((Counter(predicted) & Counter(gold)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
 
 
 # ============================================================================ pre-training and fine-tuning
@@ -379,7 +202,7 @@ def make_objective(name: str, tokenizer: Tokenizer, mask_ratio: float = 0.3):
 def model_config(preset: Seq2SeqPreset, tokenizer: Tokenizer) -> TransformerConfig:
     """The encoder-decoder every objective trains (and whose encoder the reading task fine-tunes). 128 positions at
     least, so the decoder can write a whole block and generation has room to spare."""
-    from ptmlab.probe.training import backbone_config
+    from ptmlab.train.pretrain import backbone_config
 
     return backbone_config(preset, tokenizer.vocab_size, max_len=max(128, preset.block_len))
 
@@ -419,9 +242,9 @@ def pretrain(
 
     name 'none' returns the untrained, seeded model (the no-pre-training baseline)."""
     from ptmlab.models.seq2seq import EncoderDecoder
-    from ptmlab.probe.training import pretrain_objective
     from ptmlab.runtime import pick_preset
     from ptmlab.train.cache import Run
+    from ptmlab.train.pretrain import pretrain_objective
 
     preset = preset if isinstance(preset, Seq2SeqPreset) else pick_preset(PRESETS, preset)
     if name not in OBJECTIVES:
@@ -453,8 +276,8 @@ def finetune_qa(
     encoder_decoder, train: FactQA, test: FactQA, preset: Seq2SeqPreset, seed: int = 0, progress: bool = True
 ) -> tuple[SpanQAModel, dict[str, Any]]:
     """Copy the pre-trained encoder under a span head and fine-tune everything on `train`; score on `test`."""
-    from ptmlab.probe.training import finetune
     from ptmlab.runtime import get_device
+    from ptmlab.tasks.finetune import finetune
 
     device = get_device()
     torch.manual_seed(1000 + seed)  # the span head's initial weights
@@ -464,7 +287,7 @@ def finetune_qa(
 
     def batch_loss(model, generator):
         batch = train.take(torch.randint(0, len(train), (preset.batch_size,), generator=generator)).trimmed()
-        start, end = _span_logits_masked(*model(batch.input_ids.to(device), batch.attention_mask.to(device)), batch)
+        start, end = span_logits_masked(*model(batch.input_ids.to(device), batch.attention_mask.to(device)), batch)
         return (F.cross_entropy(start, batch.starts.to(device)) + F.cross_entropy(end, batch.ends.to(device))) / 2
 
     started = time.perf_counter()
@@ -495,7 +318,7 @@ def pretrain_and_score(
     name: str, preset: Seq2SeqPreset, seed: int, retrain: bool = False, progress: bool = True
 ) -> dict[str, Any]:
     """One cell of the comparison: pre-train with `name` (cached), fine-tune on the reading task (cached), score."""
-    from ptmlab.probe.training import final_loss
+    from ptmlab.tasks.stats import final_loss
     from ptmlab.train.cache import load_or_train
 
     started = time.perf_counter()
@@ -537,12 +360,12 @@ class NoisingComparison:
         return [r[metric] for r in self.rows if r["objective"] == name]
 
     def mean(self, name: str, metric: str = "f1") -> float:
-        from ptmlab.probe.training import mean_sd
+        from ptmlab.tasks.stats import mean_sd
 
         return mean_sd(self.scores(name, metric))[0] if self.scores(name, metric) else float("nan")
 
     def spread(self, name: str, metric: str = "f1") -> float:
-        from ptmlab.probe.training import mean_sd
+        from ptmlab.tasks.stats import mean_sd
 
         return mean_sd(self.scores(name, metric))[1] if self.scores(name, metric) else 0.0
 
@@ -571,8 +394,8 @@ class NoisingComparison:
         }
 
     def paired(self, a: str, b: str, metric: str = "f1") -> dict[str, Any]:
-        """Seed-by-seed: does `a` beat `b` (ptmlab.probe.training.paired_direction)?"""
-        from ptmlab.probe.training import paired_direction
+        """Seed-by-seed: does `a` beat `b` (ptmlab.tasks.paired_direction)?"""
+        from ptmlab.tasks.stats import paired_direction
 
         return paired_direction(self.rows, metric, a, b)
 
@@ -637,21 +460,21 @@ def comparison_rows(comparison: NoisingComparison) -> tuple[list[str], list[list
 
 def comparison_text(comparison: NoisingComparison) -> str:
     """The comparison as a plain-text table (for logs, the CLI and the README)."""
-    from ptmlab.probe.training import table_text
+    from ptmlab.viz.tables import table_text
 
     return table_text(*comparison_rows(comparison))
 
 
 def comparison_table(comparison: NoisingComparison):
     """A plotly table: our F1 on the reading task beside BART's / T5's published number for each objective."""
-    from ptmlab.probe.training import table_figure
+    from ptmlab.viz.tables import table_figure
 
     return table_figure(*comparison_rows(comparison))
 
 
 def comparison_figure(comparison: NoisingComparison):
     """Bars at the mean F1 and EM per objective (± sd), a dot per seed; green: BART's good group, orange: the poor."""
-    from ptmlab.probe.training import seeds_figure
+    from ptmlab.viz.tables import seeds_figure
 
     colours = {n: "#009e73" if n in GOOD else "#d55e00" if n in POOR else "#999999" for n in comparison.objectives}
     return seeds_figure(

@@ -6,7 +6,6 @@ mentions in context (an extractive cloze) and NER span F1 of a linear probe; plu
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,20 +15,17 @@ from typing import Any
 import torch
 
 from ptmlab.data.tokenizers import Tokenizer, tokenizer_from_dict
+from ptmlab.data.world import split_documents, world_sentences
 from ptmlab.errors import InputError
-from ptmlab.objectives.masking import STRATEGY_NAMES, StaticMasking, encode_with_spans, make_strategy, pack_with_spans
+from ptmlab.experiment import GPU_SIZES, SMOKE_SIZES, ProbePreset
+from ptmlab.objectives.masking import STRATEGY_NAMES, StaticMasking, make_strategy, pack_with_spans
 from ptmlab.objectives.mlm import MaskedLM
-from ptmlab.probe import training
-from ptmlab.probe.training import (
-    GPU_SIZES,
-    SMOKE_SIZES,
-    ProbePreset,
-    backbone_config,
-    final_loss,
-    fit_linear_probe,
-    mean_sd,
-    pretrain_objective,
-)
+from ptmlab.tasks import stats as _stats
+from ptmlab.tasks.ner import NER_LABELS, ner_probe  # noqa: F401
+from ptmlab.tasks.spans import SpanExample, evaluate_span_recovery, span_recovery_examples
+from ptmlab.tasks.stats import final_loss, mean_sd
+from ptmlab.train.pretrain import backbone_config, pretrain_objective
+from ptmlab.viz import tables as _tables
 
 # SpanBERT Table 6 (SQuAD 2.0 F1, BERT-large-sized models; Joshi et al. 2020). PAPER_NUMBERS.md item 8.
 SPANBERT_TABLE6 = {"subword": 83.8, "whole_word": 84.3, "entity": 84.8, "noun_phrase": 85.0, "span": 85.4}
@@ -42,218 +38,15 @@ STRATEGY_LABELS = {
 }
 # Whole-word masking, BERT-Large: SQuAD 1.1 F1 91.0 -> 92.8, MNLI 86.05 -> 87.07 (PAPER_NUMBERS.md item 8).
 WWM_PAPER = {"squad11_f1": (91.0, 92.8), "mnli": (86.05, 87.07)}
-NER_LABELS = ("PER", "LOC", "ORG", "DATE", "MISC")
-TAGS = ("O", *[f"{p}-{label}" for label in NER_LABELS for p in ("B", "I")])
 
 
 # ============================================================================ the world, as sentences with spans
-def world_sentences(documents) -> list[tuple[str, list[tuple[int, int]]]]:
-    """(text, [(start, end) character spans of gold entity mentions]) for every sentence of the world documents."""
-    return [(s.text, [(span.start, span.end) for span in s.entities]) for doc in documents for s in doc.sentences]
-
-
-def split_documents(documents: Sequence, valid_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
-    """(train, held-out) world documents: whole documents go to one side."""
-    if not 0 < valid_fraction < 1 or len(documents) < 2:
-        raise InputError("Need at least two documents and 0 < valid_fraction < 1.", fix="Use e.g. 0.1.")
-    order = list(range(len(documents)))
-    random.Random(seed).shuffle(order)
-    n_valid = max(1, round(valid_fraction * len(documents)))
-    held = set(order[:n_valid])
-    return [d for i, d in enumerate(documents) if i not in held], [d for i, d in enumerate(documents) if i in held]
 
 
 # ============================================================================ task 1: entity-span recovery in context
-@dataclass(frozen=True)
-class SpanExample:
-    """ids: '[CLS] earlier sentences [SEP] ... target sentence [SEP]'; ids[start:end] is one gold mention to recover."""
-
-    ids: tuple[int, ...]
-    start: int
-    end: int
-    label: str
-    in_context: bool = False  # the same pieces occur earlier in ids: the answer can be copied (extractive)
-
-
-def span_recovery_examples(
-    tokenizer: Tokenizer, documents: Sequence, max_len: int = 64, max_examples: int | None = None, seed: int = 0
-) -> list[SpanExample]:
-    """One example per gold entity mention in `documents`: the sentence that holds it, preceded by as many earlier
-    sentences of the same document as fit in max_len (the context may name the entity before)."""
-    examples = []
-    for doc in documents:
-        encoded = [encode_with_spans(tokenizer, s.text, [(e.start, e.end) for e in s.entities]) for s in doc.sentences]
-        for i, (ids, labels) in enumerate(encoded):
-            if len(ids) + 2 > max_len:
-                continue
-            context: list[int] = []
-            for earlier, _ in reversed(encoded[:i]):
-                if len(context) + len(earlier) + len(ids) + 3 > max_len:
-                    break
-                context = earlier + [tokenizer.sep_id] + context
-            row = (tokenizer.cls_id, *context, *ids, tokenizer.sep_id)
-            offset = 1 + len(context)
-            for k, span in enumerate(doc.sentences[i].entities, start=1):
-                positions = [p for p, label in enumerate(labels) if label == k]
-                if positions:
-                    start, end = offset + positions[0], offset + positions[-1] + 1
-                    pieces = row[start:end]
-                    seen = any(row[j : j + len(pieces)] == pieces for j in range(1, start - len(pieces) + 1))
-                    examples.append(SpanExample(row, start, end, span.label, seen))
-    if max_examples is not None and len(examples) > max_examples:
-        examples = random.Random(seed).sample(examples, max_examples)
-    return examples
-
-
-def mask_predictor(mask_id: int) -> Callable:
-    """MLM's way to recover spans: write [MASK] over every chosen piece and predict them all at once."""
-
-    def predict(model, ids: torch.Tensor, chosen: torch.Tensor, chunk: Sequence[SpanExample]) -> torch.Tensor:
-        device = next(model.parameters()).device
-        inputs = torch.where(chosen, torch.full_like(ids, mask_id), ids)
-        out = model(inputs.to(device), (ids != 0).long().to(device), predict_positions=chosen.to(device))
-        return out.extras["logits"].argmax(-1).cpu()
-
-    return predict
-
-
-@torch.no_grad()
-def evaluate_span_recovery(
-    model, examples: Sequence[SpanExample], mask_id: int = 4, batch_size: int = 128, predict: Callable | None = None
-) -> dict[str, Any]:
-    """Hide each whole mention and predict all its pieces. exact_match: every piece right (the span-level score);
-    token_accuracy: per piece; by_label: exact match per entity type; in_context_exact_match: on mentions whose pieces
-    occur earlier in the row (copyable).
-
-    predict(model, ids [B, T], chosen [B, T] bool, chunk) -> predicted ids of the chosen positions (row-major); by
-    default `mask_predictor(mask_id)` (MLM). Chapter 07 passes a permuted-LM predictor."""
-    if not examples:
-        raise InputError("No span examples to evaluate.", fix="Pass documents with gold entity spans.")
-    predict = predict or mask_predictor(mask_id)
-    model.eval()
-    exact, pieces, right = [], 0, 0
-    for first in range(0, len(examples), batch_size):
-        chunk = examples[first : first + batch_size]
-        width = max(len(e.ids) for e in chunk)
-        ids = torch.zeros(len(chunk), width, dtype=torch.long)
-        chosen = torch.zeros(len(chunk), width, dtype=torch.bool)
-        for row, e in enumerate(chunk):
-            ids[row, : len(e.ids)] = torch.tensor(e.ids)
-            chosen[row, e.start : e.end] = True
-        correct = (predict(model, ids, chosen, chunk) == ids[chosen]).tolist()
-        position = 0
-        for e in chunk:
-            n = e.end - e.start
-            exact.append(all(correct[position : position + n]))
-            right += sum(correct[position : position + n])
-            pieces += n
-            position += n
-    by_label: dict[str, list[bool]] = {}
-    for e, hit in zip(examples, exact):
-        by_label.setdefault(e.label, []).append(hit)
-    copyable = [hit for e, hit in zip(examples, exact) if e.in_context]
-    return {
-        "exact_match": sum(exact) / len(exact),
-        "token_accuracy": right / pieces,
-        "n": len(exact),
-        "in_context_exact_match": sum(copyable) / len(copyable) if copyable else float("nan"),
-        "n_in_context": len(copyable),
-        "by_label": {k: sum(v) / len(v) for k, v in sorted(by_label.items())},
-    }
 
 
 # ============================================================================ task 2: NER span F1 with a linear probe
-def bio_tags(labels: Sequence[int], spans: Sequence) -> list[str]:
-    """BIO tags for tokens whose `labels` give the 1-based index of the span they belong to (0: none)."""
-    tags, previous = [], 0
-    for label in labels:
-        if label == 0:
-            tags.append("O")
-        else:
-            tags.append(("I-" if label == previous else "B-") + spans[label - 1].label)
-        previous = label
-    return tags
-
-
-def spans_from_bio(tags: Sequence[str]) -> set[tuple[int, int, str]]:
-    """(start, end, label) spans from BIO tags; an I- tag that does not continue a span starts one (as conlleval)."""
-    spans, start, label = set(), None, None
-    for t, tag in enumerate([*tags, "O"]):
-        kind, _, tag_label = tag.partition("-")
-        if start is not None and (kind != "I" or tag_label != label):
-            spans.add((start, t, label))
-            start = None
-        if kind == "B" or (kind == "I" and start is None):
-            start, label = t, tag_label
-    return spans
-
-
-def span_f1(gold: Sequence[set], predicted: Sequence[set]) -> dict[str, float]:
-    """Micro precision, recall and F1 over exact (start, end, label) matches, summed over sentences."""
-    true_positive = sum(len(g & p) for g, p in zip(gold, predicted))
-    n_gold, n_predicted = sum(len(g) for g in gold), sum(len(p) for p in predicted)
-    precision = true_positive / n_predicted if n_predicted else 0.0
-    recall = true_positive / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
-
-
-def _ner_set(tokenizer: Tokenizer, documents: Sequence, max_len: int, limit: int | None, seed: int):
-    sentences = [s for doc in documents for s in doc.sentences]
-    if limit is not None and len(sentences) > limit:
-        sentences = random.Random(seed).sample(sentences, limit)
-    rows, tags = [], []
-    for s in sentences:
-        ids, labels = encode_with_spans(tokenizer, s.text, [(e.start, e.end) for e in s.entities])
-        if len(ids) + 2 <= max_len:
-            rows.append([tokenizer.cls_id, *ids, tokenizer.sep_id])
-            tags.append(bio_tags(labels, s.entities))
-    return rows, tags
-
-
-@torch.no_grad()
-def _features(model, rows: list[list[int]], batch_size: int = 128) -> list[torch.Tensor]:
-    """Final-layer states of each sentence's real tokens ([CLS]/[SEP] dropped), from the frozen model."""
-    device = next(model.parameters()).device
-    model.eval()
-    body = getattr(model, "body", model)
-    out = []
-    for first in range(0, len(rows), batch_size):
-        chunk = rows[first : first + batch_size]
-        width = max(len(r) for r in chunk)
-        ids = torch.tensor([r + [0] * (width - len(r)) for r in chunk], device=device)
-        hidden = body(ids, (ids != 0).long()).last_hidden_state.float().cpu()
-        out += [hidden[i, 1 : len(r) - 1] for i, r in enumerate(chunk)]
-    return out
-
-
-def ner_probe(
-    model,
-    tokenizer: Tokenizer,
-    train_documents: Sequence,
-    test_documents: Sequence,
-    *,
-    max_len: int = 64,
-    train_sentences: int | None = 600,
-    test_sentences: int | None = 400,
-    steps: int = 150,
-    seed: int = 0,
-) -> dict[str, float]:
-    """NER span F1 of a linear BIO tagger trained on frozen final-layer features (the body is not fine-tuned).
-
-    A probe of how readily entity spans can be read off the representations; scored by exact span match."""
-    train_rows, train_tags = _ner_set(tokenizer, train_documents, max_len, train_sentences, seed)
-    test_rows, test_tags = _ner_set(tokenizer, test_documents, max_len, test_sentences, seed + 1)
-    if not train_rows or not test_rows:
-        raise InputError("No sentences for the NER probe.", fix="Pass world documents (with gold entity spans).")
-    x_train = torch.cat(_features(model, train_rows))
-    y_train = torch.tensor([TAGS.index(t) for tags in train_tags for t in tags])
-    probe = fit_linear_probe(x_train, y_train, len(TAGS), steps=steps, seed=seed)
-    gold, predicted = [], []
-    for features, tags in zip(_features(model, test_rows), test_tags):
-        gold.append(spans_from_bio(tags))
-        predicted.append(spans_from_bio([TAGS[g] for g in probe.predict(features).tolist()]))
-    return span_f1(gold, predicted)
 
 
 # ============================================================================ chapter 05: presets and data
@@ -583,13 +376,13 @@ def compare_strategies(
 
 
 def run_rows(runs: Sequence[MaskingRun]) -> list[dict[str, Any]]:
-    """One flat row per run (strategy, seed and its scores), the shape ptmlab.probe.training's helpers take."""
+    """One flat row per run (strategy, seed and its scores), the shape ptmlab.tasks's helpers take."""
     return [{"strategy": r.strategy, "seed": r.seed, **r.scores} for r in runs]
 
 
 def summarize(runs: Sequence[MaskingRun], metrics: Sequence[str] = TABLE6_METRICS) -> dict[str, dict[str, tuple]]:
     """strategy -> metric -> (mean, sd, n) over seeds (sd is 0.0 for a single seed)."""
-    return training.summarize(run_rows(runs), metrics, by="strategy")
+    return _stats.summarize(run_rows(runs), metrics, by="strategy")
 
 
 TABLE6_HEADER = [
@@ -654,7 +447,7 @@ def direction_report(runs: Sequence[MaskingRun], metric: str = "span_em") -> lis
 
 def strategies_figure(runs: Sequence[MaskingRun], metrics: Sequence[str] = ("span_em", "ner_f1"), title: str = ""):
     """Per strategy and metric: the mean ± sd as a bar and each seed as a dot (the spread is visible, not only means)."""
-    return training.seeds_figure(
+    return _tables.seeds_figure(
         run_rows(runs),
         {m: m for m in metrics},
         by="strategy",

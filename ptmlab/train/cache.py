@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from ptmlab.errors import CheckpointError
-from ptmlab.train.checkpoint import config_hash, load_checkpoint, save_checkpoint
+from ptmlab.io import config_hash
+from ptmlab.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Run:
     meta: dict[str, Any] = field(default_factory=dict)  # history, evals, tokenizer, anything the trainer saved
     path: Path | None = None
     from_cache: bool = False
+    check: Any = None  # the "did it learn?" verdict (ptmlab.experiment.LearningCheck), once a chapter has judged it
 
     @property
     def history(self) -> list[dict]:

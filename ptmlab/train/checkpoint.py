@@ -6,40 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ptmlab.errors import CheckpointError
+from ptmlab.io import atomic_write_bytes, atomic_write_text, config_hash  # noqa: F401  (config_hash: re-exported)
 
 FORMAT = "ptmlab-checkpoint-1"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """A stable hash of a JSON-able config: the cache key of a training run."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, Any] | None = None) -> Path:

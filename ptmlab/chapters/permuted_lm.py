@@ -1,4 +1,4 @@
-"""Chapter 07's experiment: a permuted LM (XLNet) and a masked LM (BERT) on the same backbone, data and budget.
+"""Chapter 07, permuted language modelling: a permuted LM (XLNet) and a masked LM (BERT) on the same backbone, data and budget.
 
 Yang et al. 2019, XLNet Table 6 (BERT-Base vs DAE + Transformer-XL vs XLNet-Base on RACE / SQuAD 2.0 / MNLI); here both
 are scored on the synthetic world: NER span F1 of a linear probe, and recovering held-out entity mentions in context."""
@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import random
 import statistics
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import torch
 
 from ptmlab.errors import InputError
+from ptmlab.experiment import GPU_SIZES, SMOKE_SIZES, Comparison, Experiment, ProbePreset
 from ptmlab.objectives.plm import permutation_masks
-from ptmlab.probe import training
-from ptmlab.probe.training import (
-    GPU_SIZES,
-    SMOKE_SIZES,
-    ProbePreset,
-    backbone_config,
-    final_loss,
-    paired_direction,
-    pretrain_objective,
-)
+from ptmlab.tasks.stats import final_loss, summarize
+from ptmlab.train.pretrain import backbone_config, pretrain_objective
 
 # XLNet Table 6 (Yang et al. 2019; PAPER_NUMBERS.md item 8): base-size models pre-trained on the same BooksCorpus +
 # Wikipedia data with the same hyper-parameters. Columns: RACE accuracy, SQuAD 2.0 F1, MNLI-m accuracy.
@@ -64,7 +56,7 @@ class PLMPreset(ProbePreset):
     lr: float = 2e-3
     mask_prob: float = 0.15
     plm_k: float = 1 / 0.15
-    objectives: tuple[str, ...] = ("none", "mlm", "plm")
+    arms: tuple[str, ...] = ("none", "mlm", "plm")  # what this preset compares (gpu adds plm_ctx)
     cloze_examples: int = 600  # the world's facts as cloze statements
 
 
@@ -95,7 +87,7 @@ PRESETS: dict[str, PLMPreset] = {
         **GPU_SIZES,
         vocab_size=2000,
         steps=3000,
-        objectives=("none", "mlm", "plm", "plm_ctx"),
+        arms=("none", "mlm", "plm", "plm_ctx"),
         seeds=(0, 1, 2, 3, 4),
         cloze_examples=2000,
         expected="gpu: target, not measured.",
@@ -132,9 +124,8 @@ def world_data(preset: PLMPreset) -> WorldData:
 @lru_cache(maxsize=4)
 def _world_data(world_seed: int, test_fraction: float, kind: str, vocab_size: int, block_len: int) -> WorldData:
     from ptmlab.data.tokenizers import train_tokenizer
-    from ptmlab.data.world import make_world
+    from ptmlab.data.world import make_world, split_documents, world_sentences
     from ptmlab.objectives.masking import pack_with_spans
-    from ptmlab.probe.spans import split_documents, world_sentences
 
     train_docs, test_docs = split_documents(make_world(seed=world_seed).documents(), test_fraction, seed=world_seed)
     train_sentences, test_sentences = world_sentences(train_docs), world_sentences(test_docs)
@@ -263,7 +254,7 @@ def plm_span_recovery(
     """Recover each held-out mention with a two-stream model's query stream (see `query_stream_predictor`).
 
     `examples` are ptmlab.probe.spans.SpanExample (ids, start, end, label); same scores as evaluate_span_recovery."""
-    from ptmlab.probe.spans import evaluate_span_recovery
+    from ptmlab.tasks.spans import evaluate_span_recovery
 
     predict = query_stream_predictor(context_sees_all, seed)
     return evaluate_span_recovery(model, examples, batch_size=batch_size, predict=predict)
@@ -275,7 +266,7 @@ def cloze_examples(tokenizer, world_seed: int = 0, max_examples: int | None = No
     needs what the model stored in its weights during pre-training."""
     from ptmlab.data.world import make_world
     from ptmlab.objectives.masking import encode_with_spans
-    from ptmlab.probe.spans import SpanExample
+    from ptmlab.tasks.spans import SpanExample
 
     facts = make_world(seed=world_seed).cloze_facts()
     random.Random(seed).shuffle(facts)  # a seeded sample, encoded only as far as needed
@@ -296,7 +287,7 @@ def cloze_examples(tokenizer, world_seed: int = 0, max_examples: int | None = No
 def span_recovery(name: str, model, examples: Sequence, mask_id: int) -> dict[str, Any]:
     """Each model recovers mentions the way it was trained to predict: MLM from [MASK]s (all pieces at once), PLM
     with its query stream (pieces left to right). An untrained model is read both ways; both give near zero."""
-    from ptmlab.probe.spans import evaluate_span_recovery
+    from ptmlab.tasks.spans import evaluate_span_recovery
 
     if name == "mlm":
         return evaluate_span_recovery(model, examples, mask_id)
@@ -306,7 +297,7 @@ def span_recovery(name: str, model, examples: Sequence, mask_id: int) -> dict[st
 # ============================================================================ scoring and the comparison
 def task_examples(data, preset: PLMPreset) -> tuple[list, list]:
     """(held-out entity mentions, cloze facts) as span examples: built once, shared by every model scored."""
-    from ptmlab.probe.spans import span_recovery_examples
+    from ptmlab.tasks.spans import span_recovery_examples
 
     mentions = span_recovery_examples(data.tokenizer, data.test_documents, preset.block_len, preset.span_examples)
     return mentions, cloze_examples(data.tokenizer, preset.world_seed, preset.cloze_examples)
@@ -316,7 +307,7 @@ def score(name: str, model, data, preset: PLMPreset, seed: int, examples: tuple 
     """Downstream scores of one model: entity recovery (its own way of predicting) and the NER linear probe on its
     frozen final-layer features with full bidirectional attention (how XLNet is fine-tuned: no query stream).
     `examples`: task_examples(data, preset), when several models are scored."""
-    from ptmlab.probe.spans import ner_probe
+    from ptmlab.tasks.ner import ner_probe
 
     mentions, cloze = examples or task_examples(data, preset)
     recovery = span_recovery(name, model, mentions, data.tokenizer.mask_id)
@@ -341,50 +332,13 @@ def score(name: str, model, data, preset: PLMPreset, seed: int, examples: tuple 
     }
 
 
-def compare(
-    preset: PLMPreset,
-    *,
-    objectives: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    live_plot: bool | None = False,
-    progress: Callable[[str], None] | None = print,
-) -> list[dict[str, Any]]:
-    """XLNet Table 6 in miniature: one row per (objective, seed) with the downstream scores and the training time."""
-    data = world_data(preset)
-    examples = task_examples(data, preset)
-    rows = []
-    for name in objectives or preset.objectives:
-        for seed in seeds or preset.seeds:
-            started = time.perf_counter()
-            run = pretrain(name, preset, seed, data=data, live_plot=live_plot)
-            row = {
-                "objective": name,
-                "seed": seed,
-                **score(name, run.model, data, preset, seed, examples),
-                "train_seconds": run.meta.get("seconds", 0.0),
-                "from_cache": run.from_cache,
-                "final_loss": final_loss(run.meta.get("history", [])),
-            }
-            rows.append(row)
-            if progress:
-                source = "cached" if run.from_cache else f"trained in {row['train_seconds']:.0f} s"
-                source = "untrained" if name == "none" else source
-                progress(
-                    f"{OBJECTIVE_NAMES[name]:>28} seed {seed}: cloze EM {row['cloze_em']:.3f}, entity EM {row['span_em']:.3f}, piece acc "
-                    f"{row['span_token_acc']:.3f}, NER F1 {row['ner_f1']:.3f} ({source}, "
-                    f"{time.perf_counter() - started:.0f} s in all)"
-                )
-    return rows
+@dataclass
+class ChapterData:
+    """What every arm and seed shares: the world split and tokenizer, and the examples every model is scored on."""
 
-
-def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = tuple(METRICS)) -> dict[str, dict[str, tuple]]:
-    """objective -> metric -> (mean, sd, n) over seeds (sd 0.0 for a single seed)."""
-    return training.summarize(rows, metrics, by="objective")
-
-
-def direction(rows: Sequence[dict[str, Any]], metric: str = "ner_f1", a: str = "plm", b: str = "mlm") -> dict:
-    """Does `a` beat `b` on `metric`, seed by seed? See ptmlab.probe.training.paired_direction."""
-    return paired_direction(rows, metric, a, b, by="objective")
+    world: WorldData
+    mentions: list  # held-out entity mentions (span examples)
+    cloze: list  # the world's facts as cloze statements (span examples)
 
 
 TABLE_HEADER = [
@@ -395,10 +349,37 @@ TABLE_HEADER = [
 ]
 
 
+class PermutedLMExperiment(Experiment[PLMPreset]):
+    """XLNet Table 6 in miniature: no pre-training, MLM and PLM on one backbone, scored on the world's span tasks."""
+
+    name = "07_permuted_lm"
+    title = "PLM (XLNet) vs MLM (BERT) on the same backbone"
+    presets = PRESETS
+    arms = OBJECTIVES
+    arm_names = OBJECTIVE_NAMES
+    arm_colours = {"none": "#bbbbbb", "mlm": "#e69f00", "plm": "#0072b2", "plm_ctx": "#56b4e9"}
+    metrics = METRICS
+    direction = ("ner_f1", "plm", "mlm")  # XLNet: PLM beats MLM at equal data and size
+
+    def data(self, preset: PLMPreset) -> ChapterData:
+        world = world_data(preset)
+        return ChapterData(world, *task_examples(world, preset))
+
+    def pretrain(self, arm: str, preset: PLMPreset, seed: int, data: ChapterData | None = None):
+        return pretrain(arm, preset, seed, data=data.world if data is not None else None)
+
+    def score(self, arm: str, run, data: ChapterData, preset: PLMPreset, seed: int) -> dict[str, Any]:
+        scores = score(arm, run.model, data.world, preset, seed, (data.mentions, data.cloze))
+        return scores | {"final_loss": final_loss(run.meta.get("history", []))}
+
+    def paper_table(self, comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+        return TABLE_HEADER, table6_rows(comparison.rows)
+
+
 def table6_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
     """The paper's rows beside ours (mean ± sd over seeds); the paper's numbers are fine-tuned base-size models, ours
     are probes of tiny models on the synthetic world, so only the direction can be compared."""
-    summary = summarize(rows)
+    summary = summarize(rows, list(METRICS), by="arm")
     paper_for = {"mlm": "BERT-Base (MLM)", "plm": "XLNet-Base, K = 7 (PLM)", "plm_ctx": "XLNet-Base, K = 7 (PLM)"}
     out = [
         [f"paper: {name}", " / ".join(f"{v:g}" for v in values), *([""] * (len(METRICS) + 1))]
@@ -408,7 +389,7 @@ def table6_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
         if name not in summary:
             continue
         s = summary[name]
-        seconds = [r["train_seconds"] for r in rows if r["objective"] == name and not r["from_cache"]]
+        seconds = [r["train_seconds"] for r in rows if r["arm"] == name and not r["from_cache"]]
         paper = " / ".join(f"{v:g}" for v in XLNET_TABLE6[paper_for[name]]) if name in paper_for else "-"
         out.append(
             [
@@ -421,26 +402,4 @@ def table6_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
     return out
 
 
-def table_text(rows: Sequence[dict[str, Any]]) -> str:
-    """The same table as plain text (for logs and the closing note)."""
-    return training.table_text(TABLE_HEADER, table6_rows(rows))
-
-
-def table_figure(rows: Sequence[dict[str, Any]], title: str = "XLNet Table 6 beside ours"):
-    return training.table_figure(TABLE_HEADER, table6_rows(rows), title)
-
-
-def comparison_figure(rows: Sequence[dict[str, Any]], title: str = ""):
-    """One panel per metric: each seed a dot, the mean a bar with ± sd; the spread is visible, not only the mean."""
-    colours = {"none": "#bbbbbb", "mlm": "#e69f00", "plm": "#0072b2", "plm_ctx": "#56b4e9"}
-    return training.seeds_figure(
-        rows,
-        METRICS,
-        labels=OBJECTIVE_NAMES,
-        colours=colours,
-        title=title or "PLM vs MLM on the same backbone (bars: mean ± sd; dots: seeds)",
-    )
-
-
-def preset_summary(preset: PLMPreset) -> dict[str, Any]:
-    return asdict(preset)
+EXPERIMENT = PermutedLMExperiment()

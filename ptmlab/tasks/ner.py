@@ -1,4 +1,4 @@
-"""Token classification on top of a pretrained encoder: named-entity recognition on the synthetic world, F1 by entity.
+"""Token classification on a pre-trained encoder: named-entity recognition on the synthetic world, F1 by entity.
 
 The probe of Devlin et al. 2019 (BERT, Section 5.3: a linear layer on frozen or fine-tuned features, CoNLL-2003 NER) and
 of Peters et al. 2018 (ELMo: a learned scalar mix of layers); BIO tags (Ramshaw & Marcus 1995) scored per entity as in
@@ -7,6 +7,7 @@ conlleval (Tjong Kim Sang & De Meulder 2003)."""
 from __future__ import annotations
 
 import copy
+import random
 import re
 import time
 from collections.abc import Sequence
@@ -20,6 +21,10 @@ from torch import nn
 from ptmlab.data.tokenizers import Tokenizer, normalize
 from ptmlab.errors import InputError
 from ptmlab.models.bilm import ScalarMix
+from ptmlab.objectives.masking import encode_with_spans
+from ptmlab.tasks.features import encoder_of, token_features
+from ptmlab.tasks.finetune import finetune
+from ptmlab.tasks.probe import fit_linear_probe
 
 NER_LABELS = ("PER", "LOC", "ORG", "DATE", "MISC")  # the world's gold span labels
 IGNORE = -100  # tag id of positions that are not scored ([CLS], [SEP], padding)
@@ -183,10 +188,6 @@ def entity_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]])
 
 
 # ----------------------------------------------------------------------------- the tagger
-def encoder_of(model: nn.Module) -> nn.Module:
-    """The part of a pretrained model that returns hidden states: `model.body` when there is one (the Transformer of
-    a masked or causal LM, the LSTM stacks of a BiLM), else the model itself."""
-    return getattr(model, "body", model)
 
 
 class TaggingHead(nn.Module):
@@ -234,7 +235,7 @@ class LabelingResult:
 
 
 @torch.no_grad()
-def frozen_features(encoder: nn.Module, data: NERData, device: torch.device, batch_size: int = 64):
+def tagging_features(encoder: nn.Module, data: NERData, device: torch.device, batch_size: int = 64):
     """(every layer's states of every scored token [n_tokens, n_layers, d], their tag ids [n_tokens])."""
     encoder.eval()
     chunks = []
@@ -276,8 +277,7 @@ def train_sequence_labeler(
 
     mode="probe": the pretrained encoder is frozen; only the scalar mix and the linear layer learn, on features
     computed once (what the encoder already knows). mode="finetune": a copy of the encoder learns too, every weight
-    at one learning rate (BERT's recipe, shortened). Both use the shared loop ptmlab.probe.training.finetune."""
-    from ptmlab.probe.training import finetune
+    at one learning rate (BERT's recipe, shortened). Both use the shared loop ptmlab.tasks.finetune."""
     from ptmlab.runtime import get_device
 
     if mode not in ("probe", "finetune"):
@@ -295,7 +295,7 @@ def train_sequence_labeler(
     head = TaggingHead(len(hidden), hidden[0].shape[-1], len(train.tag_names), layers).to(device)
     labeler = SequenceLabeler(encoder, head)
     if mode == "probe":
-        features, targets = frozen_features(encoder, train, device)
+        features, targets = tagging_features(encoder, train, device)
         n_tokens = min(len(features), batch_size * 16)  # about as many tokens per step as batch_size sentences
 
         def probe_loss(head: TaggingHead, generator: torch.Generator) -> torch.Tensor:
@@ -325,3 +325,56 @@ def train_sequence_labeler(
         float(mix.gamma.detach()) if mix is not None else None,
         predictions,
     )
+
+
+# ----------------------------------------------------------------------------- a linear BIO probe on frozen features
+def bio_tags(labels: Sequence[int], spans: Sequence) -> list[str]:
+    """BIO tags for tokens whose `labels` give the 1-based index of the span they belong to (0: none)."""
+    tags, previous = [], 0
+    for label in labels:
+        if label == 0:
+            tags.append("O")
+        else:
+            tags.append(("I-" if label == previous else "B-") + spans[label - 1].label)
+        previous = label
+    return tags
+
+
+def _ner_set(tokenizer: Tokenizer, documents: Sequence, max_len: int, limit: int | None, seed: int):
+    sentences = [s for doc in documents for s in doc.sentences]
+    if limit is not None and len(sentences) > limit:
+        sentences = random.Random(seed).sample(sentences, limit)
+    rows, tags = [], []
+    for s in sentences:
+        ids, labels = encode_with_spans(tokenizer, s.text, [(e.start, e.end) for e in s.entities])
+        if len(ids) + 2 <= max_len:
+            rows.append([tokenizer.cls_id, *ids, tokenizer.sep_id])
+            tags.append(bio_tags(labels, s.entities))
+    return rows, tags
+
+
+def ner_probe(
+    model,
+    tokenizer: Tokenizer,
+    train_documents: Sequence,
+    test_documents: Sequence,
+    *,
+    max_len: int = 64,
+    train_sentences: int | None = 600,
+    test_sentences: int | None = 400,
+    steps: int = 150,
+    seed: int = 0,
+) -> dict[str, float]:
+    """NER span F1 of a linear BIO tagger trained on frozen final-layer features (the body is not fine-tuned).
+
+    A probe of how readily entity spans can be read off the representations; scored by exact span match."""
+    train_rows, train_tags = _ner_set(tokenizer, train_documents, max_len, train_sentences, seed)
+    test_rows, test_tags = _ner_set(tokenizer, test_documents, max_len, test_sentences, seed + 1)
+    if not train_rows or not test_rows:
+        raise InputError("No sentences for the NER probe.", fix="Pass world documents (with gold entity spans).")
+    tags = bio_tag_names(NER_LABELS)
+    x_train = torch.cat(token_features(model, train_rows))
+    y_train = torch.tensor([tags.index(t) for sentence in train_tags for t in sentence])
+    probe = fit_linear_probe(x_train, y_train, len(tags), steps=steps, seed=seed)
+    predicted = [[tags[g] for g in probe.predict(features).tolist()] for features in token_features(model, test_rows)]
+    return entity_f1(test_tags, predicted)
