@@ -35,8 +35,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from ptmlab.data.corpora import load_corpus, word_similarity
-    from ptmlab.models.static import train_gensim, train_word2vec
     from ptmlab.tasks.similarity import word_similarity_score
+    from ptmlab.train.static_embeddings import train_gensim, train_word2vec
 
     tokens = load_corpus("wiki", max_sentences=args.sentences).token_lists()
     settings = dict(

@@ -73,8 +73,8 @@ def train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ptmlab import runtime
+    from ptmlab.chapters.roadmap import pretrain_mlm
     from ptmlab.train.checkpoint import save_checkpoint
-    from ptmlab.train.recipes import pretrain_mlm
 
     runtime.set_threads(args.threads)
     preset = runtime.preset_name(args.preset)
@@ -100,7 +100,7 @@ def explore(args: argparse.Namespace) -> int:
     """Serve the visual explorer with Voila on 127.0.0.1 until Ctrl-C; print its URL first."""
     import subprocess
 
-    from ptmlab.app.explorer import check_port, free_port, normalise_base_url, voila_command, voila_environment
+    from ptmlab.app.explorer.serve import check_port, free_port, normalise_base_url, voila_command, voila_environment
 
     if args.port is not None:
         check_port(args.port)
@@ -169,15 +169,15 @@ def arena(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ptmlab import runtime
+    from ptmlab.chapters.objective_arena import CONTESTANTS, EXPERIMENT, check_keys
     from ptmlab.errors import InputError
-    from ptmlab.probe.arena import CONTESTANTS, check_keys, resolve_preset, run_arena
 
     if args.list:
         for key, c in CONTESTANTS.items():
             print(f"{key:11} {c.label:22} {c.family:12} loss over: {c.loss_over}")
         return 0
     runtime.set_threads(args.threads)
-    preset = resolve_preset(args.preset)
+    preset = EXPERIMENT.preset(args.preset)
     keys = check_keys([k.strip() for k in args.objectives.split(",") if k.strip()]) if args.objectives else None
     try:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
@@ -188,12 +188,12 @@ def arena(args: argparse.Namespace) -> int:
     print(f"ptmlab arena: preset {runtime.preset_name(args.preset)}, device {runtime.device_name()}, "
           f"{n_keys} objectives x {n_seeds} seeds, cache {runtime.home()}", flush=True)  # fmt: skip
     started = time.perf_counter()
-    result = run_arena(preset, keys, seeds, retrain=args.retrain)
-    print(result.summary())
+    result = EXPERIMENT.run(preset, arms=keys, seeds=seeds, retrain=args.retrain)
+    print(result.report())
     print(f"Done in {time.perf_counter() - started:.0f} s. Learners can load these runs with "
           f"PTMLAB_SHARED_CACHE={runtime.home()}")  # fmt: skip
     if args.output:
-        Path(args.output).write_text(json.dumps({"budget": result.budget, "rows": result.rows}, indent=1))
+        Path(args.output).write_text(json.dumps({"budget": result.budget, "rows": result.rows_json()}, indent=1))
         print(f"Saved every row (scores, seeds, curves) to {args.output}")
     return 0
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -236,20 +237,29 @@ class Experiment(Generic[P]):
         trained_as = run.meta.get("config") or {"untrained": arm}
         volatile = ("expected", "expected_minutes", "seeds", "arms")  # words, timings and lists change no score
         preset_fields = {k: v for k, v in dataclasses.asdict(preset).items() if k not in volatile}
-        return {"experiment": self.name, "version": self.score_version, "arm": arm, "seed": seed,
-                "run": config_hash(trained_as), "preset": preset_fields}  # fmt: skip
+        key = {"experiment": self.name, "version": self.score_version, "arm": arm, "seed": seed,
+               "run": config_hash(trained_as), "preset": preset_fields}  # fmt: skip
+        return json.loads(json.dumps(key, default=str))  # as it reads back from the file: tuples become lists
 
     def _score_path(self, key: dict[str, Any], root=None):
         return (root or runtime.cache_dir("scores")) / f"{self.name}-{key['arm']}-{config_hash(key)[:16]}.json"
 
+    def cached_scores(self, key: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The saved scores for a score_config key (the shared cache first, then the user's), or None."""
+        if key is None:
+            return None
+        shared = runtime.shared_cache()
+        for root in ([shared / "scores"] if shared else []) + [None]:
+            saved = read_json(self._score_path(key, root))
+            if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("scores"), dict):
+                return saved["scores"]  # a damaged or mismatched file falls through and is re-scored
+        return None
+
     def _scores(self, arm, run, data, preset, seed, rescore: bool) -> tuple[dict[str, Any], bool]:
         key = self.score_config(arm, run, preset, seed)
-        if key is not None and not rescore:
-            shared = runtime.shared_cache()
-            for root in ([shared / "scores"] if shared else []) + [None]:
-                saved = read_json(self._score_path(key, root))
-                if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("scores"), dict):
-                    return saved["scores"], True  # a damaged or mismatched file falls through and is re-scored
+        saved = None if rescore else self.cached_scores(key)
+        if saved is not None:
+            return saved, True
         scores = self.score(arm, run, data, preset, seed)
         if key is not None:
             atomic_write_json(self._score_path(key), {"key": key, "scores": scores})

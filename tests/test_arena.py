@@ -13,22 +13,22 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def data():
-    from ptmlab.probe.arena import arena_data
+    from ptmlab.chapters.objective_arena import arena_data
 
     return arena_data("smoke")
 
 
 @pytest.fixture(scope="module")
 def arena():
-    from ptmlab.probe.arena import run_arena
+    from ptmlab.chapters.objective_arena import EXPERIMENT
 
-    return run_arena("smoke", progress=False)
+    return EXPERIMENT.run("smoke", progress=None)
 
 
 # ---------------------------------------------------------------------------- one factory for every objective
 def test_make_objective_builds_and_trains_every_catalogued_objective(data):
+    from ptmlab.chapters.objective_arena import model_config
     from ptmlab.objectives import CATALOGUE, make_objective
-    from ptmlab.probe.arena import model_config
 
     tok = data.tokenizer
     for name in CATALOGUE:
@@ -37,8 +37,11 @@ def test_make_objective_builds_and_trains_every_catalogued_objective(data):
         if name in ("tlm", "sentence_pair", "bilm"):
             continue  # parallel text, sentence pairs and LSTMs: trained by their own chapters' tests
         torch.manual_seed(0)
-        config = model_config(__import__("ptmlab.probe.arena", fromlist=["x"]).resolve_preset("smoke"),
-                              "mass" if name in ("mass", "t5_span", "dae") else "mlm", tok.vocab_size)
+        config = model_config(
+            __import__("ptmlab.chapters.objective_arena", fromlist=["x"]).EXPERIMENT.preset("smoke"),
+            "mass" if name in ("mass", "t5_span", "dae") else "mlm",
+            tok.vocab_size,
+        )
         model = objective.build_model(config)
         batch = objective.corrupt(data.blocks[:4], torch.Generator().manual_seed(0))
         loss = objective.loss(model, batch).loss
@@ -72,8 +75,8 @@ def test_all_tokens_mlm_predicts_every_real_token_but_corrupts_only_15_percent(d
 
 def test_electra_15_percent_scores_the_discriminator_only_on_masked_positions(data, monkeypatch):
     import ptmlab.objectives.rtd as rtd
+    from ptmlab.chapters.objective_arena import EXPERIMENT, model_config
     from ptmlab.objectives import make_objective
-    from ptmlab.probe.arena import model_config, resolve_preset
 
     seen = {}
     original = rtd.discriminator_loss
@@ -83,7 +86,7 @@ def test_electra_15_percent_scores_the_discriminator_only_on_masked_positions(da
         return original(logits, replaced, positions)
 
     monkeypatch.setattr(rtd, "discriminator_loss", spy)
-    config = model_config(resolve_preset("smoke"), "rtd", data.tokenizer.vocab_size)
+    config = model_config(EXPERIMENT.preset("smoke"), "rtd", data.tokenizer.vocab_size)
     for discriminate in ("all", "masked"):
         objective = make_objective("rtd", data.tokenizer, discriminate=discriminate)
         torch.manual_seed(0)
@@ -97,17 +100,17 @@ def test_electra_15_percent_scores_the_discriminator_only_on_masked_positions(da
 
 # ---------------------------------------------------------------------------- one budget
 def test_flop_counter_sees_attention_and_matches_the_analytic_estimate():
+    from ptmlab.chapters.objective_arena import EXPERIMENT, arena_data, model_config, step_flops
     from ptmlab.objectives.rtd import training_step_flops
-    from ptmlab.probe.arena import arena_data, model_config, resolve_preset, step_flops
 
-    preset = resolve_preset("smoke")
+    preset = EXPERIMENT.preset("smoke")
     config = model_config(preset, "mlm", arena_data(preset).tokenizer.vocab_size)
     analytic = training_step_flops("mlm", config, preset.batch_size, preset.block_len)
     assert step_flops("mlm", preset) == pytest.approx(analytic, rel=0.15)
 
 
 def test_every_contestant_gets_the_same_flops_within_one_step():
-    from ptmlab.probe.arena import CONTESTANTS, compute_budget
+    from ptmlab.chapters.objective_arena import CONTESTANTS, compute_budget
 
     plan = compute_budget("smoke")
     assert set(plan["steps"]) == set(CONTESTANTS) - {"untrained"}
@@ -119,19 +122,19 @@ def test_every_contestant_gets_the_same_flops_within_one_step():
 
 
 def test_unknown_contestants_and_empty_seed_lists_get_clear_errors():
-    from ptmlab.probe.arena import check_keys, run_arena
+    from ptmlab.chapters.objective_arena import EXPERIMENT, check_keys
 
     with pytest.raises(InputError, match="Use some of"):
         check_keys(["mlm", "bert-large"])
     with pytest.raises(InputError, match="seed"):
-        run_arena("smoke", ["mlm"], seeds=[], progress=False)
+        EXPERIMENT.run("smoke", arms=["mlm"], seeds=[], progress=None)
 
 
 # ---------------------------------------------------------------------------- every model, one encoder interface
 def test_encoder_of_reads_every_architecture(data):
-    from ptmlab.probe.arena import CONTESTANTS, encoder_of, make_contestant, model_config, resolve_preset
+    from ptmlab.chapters.objective_arena import CONTESTANTS, EXPERIMENT, encoder_of, make_contestant, model_config
 
-    preset = resolve_preset("smoke")
+    preset = EXPERIMENT.preset("smoke")
     ids = data.blocks[:3]
     for key in ("lm", "mlm", "mass", "plm", "rtd", "nsp", "infonce"):
         model = make_contestant(key, data.tokenizer).build_model(model_config(preset, key, data.tokenizer.vocab_size))
@@ -143,36 +146,37 @@ def test_encoder_of_reads_every_architecture(data):
 
 # ---------------------------------------------------------------------------- the arena, cached
 def test_the_arena_scores_every_contestant(arena):
-    from ptmlab.probe.arena import CONTESTANTS, METRICS, resolve_preset
+    from ptmlab.chapters.objective_arena import CONTESTANTS, EXPERIMENT, METRICS
 
-    preset = resolve_preset("smoke")
-    assert arena.keys == list(CONTESTANTS)
+    preset = EXPERIMENT.preset("smoke")
+    assert arena.arms == list(CONTESTANTS)
     for row in arena.rows:
         for metric in (*METRICS, "arena"):
-            assert 0 <= row[metric] <= 100, (row["objective"], metric)
+            assert 0 <= row[metric] <= 100, (row["arm"], metric)
         assert len(row["entity_layers"]) == preset.n_layers + 1
         assert set(row["sample_efficiency"]) == {str(n) for n in preset.label_counts}
         assert set(row["entity_efficiency"]) == {str(n) for n in preset.entity_label_counts}
-        if row["objective"] != "untrained":
+        if row["arm"] != "untrained":
             assert len(row["history"]) == row["steps"] >= 1 and row["flops"] > 0
 
 
 def test_runs_and_scores_come_back_from_the_cache_unchanged(arena):
-    from ptmlab.probe.arena import pretrain, run_arena
+    from ptmlab.chapters.objective_arena import EXPERIMENT, pretrain
     from ptmlab.runtime import cache_dir
 
     assert pretrain("rtd", "smoke", 0).from_cache
-    again = run_arena("smoke", ["mlm", "rtd"], progress=False)
-    first = {r["objective"]: r for r in arena.rows}
+    again = EXPERIMENT.run("smoke", arms=["mlm", "rtd"], progress=None)
+    assert all(r["from_cache"] for r in again.rows)
+    first = {r["arm"]: r for r in arena.rows}
     for row in again.rows:
-        assert row["arena"] == first[row["objective"]]["arena"]
+        assert row["arena"] == first[row["arm"]]["arena"]
     # a damaged score file is scored again, not trusted
-    damaged = sorted(cache_dir("arena").glob("arena-mlm-*.json"))
+    damaged = sorted(cache_dir("scores").glob("09_objective_arena-mlm-*.json"))
     assert damaged
     damaged[0].write_text("{not json")
-    rescored = run_arena("smoke", ["mlm"], progress=False).rows[0]
+    rescored = EXPERIMENT.run("smoke", arms=["mlm"], progress=None).rows[0]
     assert rescored["arena"] == pytest.approx(first["mlm"]["arena"], abs=1e-6)
-    assert json.loads(damaged[0].read_text())["arena"] == pytest.approx(rescored["arena"])
+    assert json.loads(damaged[0].read_text())["scores"]["arena"] == pytest.approx(rescored["arena"])
 
 
 def test_electra_table5_and_the_rankings_are_computed_from_the_rows(arena):
@@ -183,18 +187,18 @@ def test_electra_table5_and_the_rankings_are_computed_from_the_rows(arena):
     for r in rankings.values():
         assert 0 <= r["agree"] <= r["pairs"] == len(r["paper"]) * (len(r["paper"]) - 1) // 2
         assert sorted(r["paper"]) == sorted(r["ours"])
-    text = arena.summary()
+    text = arena.report()
     assert "ELECTRA Table 5" in text and "TFLOPs" in text
 
 
 def test_rankings_agree_with_a_copy_of_the_paper_and_disagree_with_its_reverse():
-    from ptmlab.probe.arena import PAPER_TABLES, ArenaResult, resolve_preset
+    from ptmlab.chapters.objective_arena import EXPERIMENT, PAPER_TABLES, ArenaResult
 
     paper = PAPER_TABLES["BART Table 1 (SQuAD F1)"]["scores"]
 
     def result(sign):
-        rows = [{"objective": k, "seed": s, "arena": sign * v + s * 0.01} for k, v in paper.items() for s in (0, 1)]
-        return ArenaResult(resolve_preset("smoke"), {}, rows)
+        rows = [{"arm": k, "seed": s, "arena": sign * v + s * 0.01} for k, v in paper.items() for s in (0, 1)]
+        return ArenaResult(EXPERIMENT, EXPERIMENT.preset("smoke"), rows)
 
     same = next(r for r in result(1).rankings() if r["table"].startswith("BART"))
     assert same["agree"] == same["pairs"] == 10 and same["kendall_tau"] == 1.0
@@ -210,7 +214,7 @@ def test_figures_draw_one_trace_per_chosen_objective(arena):
     scoreboard = arena.scoreboard_figure(keys)
     assert {t.name for t in scoreboard.data if t.type == "bar"} == {"MLM (BERT)", "ELECTRA (RTD)", "LM (GPT)"}
     header, body = arena.scoreboard_rows()
-    assert len(body) == len(arena.keys) and len(header) == len(body[0])
+    assert len(body) == len(arena.arms) and len(header) == len(body[0])
 
 
 def test_the_board_redraws_for_the_ticked_objectives(arena):
@@ -227,7 +231,7 @@ def test_the_board_redraws_for_the_ticked_objectives(arena):
 
 
 def test_the_corruption_lineup_shows_every_plain_text_objective(data):
-    from ptmlab.probe.arena import CONTESTANTS
+    from ptmlab.chapters.objective_arena import CONTESTANTS
     from ptmlab.widgets.arena import corruption_lineup
 
     html = corruption_lineup(data.tokenizer, "Otto Blackwood was born in Zenmarch in 1901 .").data
@@ -297,7 +301,7 @@ def test_arena_runs_open_in_the_explorer(arena):
 
 
 def test_missing_runs_lists_what_is_not_cached_yet(arena):
-    from ptmlab.probe.arena import missing_runs
+    from ptmlab.chapters.objective_arena import missing_runs
 
     assert missing_runs("smoke") == []  # the module's arena filled the cache
     assert missing_runs("smoke", ["mlm", "rtd"], seeds=[0, 7]) == [("mlm", 7), ("rtd", 7)]

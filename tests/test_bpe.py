@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from ptmlab.chapters import tokenization as chapter
 from ptmlab.data import bpe
 from ptmlab.errors import DataError, InputError
 
@@ -241,7 +242,7 @@ def test_oov_rate_and_sequence_length_on_a_hand_counted_case():
 
 def test_sweep_shows_the_trade_off():
     heldout = ["The widest bridges become rarer in towns.", "Symbols of smaller rivers flow past."]
-    sweep = bpe.sweep_vocab_sizes(SENTENCES, heldout, (40, 80), kinds=("word", "char", "bpe"), progress=False)
+    sweep = chapter.sweep_vocab_sizes(SENTENCES, heldout, (40, 80), kinds=("word", "char", "bpe"), progress=False)
     records = {(r["kind"], r["requested"]): r for r in sweep.records}
     assert set(records) == {("word", 40), ("word", 80), ("char", None), ("bpe", 40), ("bpe", 80)}
     assert records["word", 80]["oov_rate"] <= records["word", 40]["oov_rate"]
@@ -252,10 +253,10 @@ def test_sweep_shows_the_trade_off():
 
 
 def test_chinese_sample_characters_vs_words():
-    samples = bpe.chinese_samples()
+    samples = chapter.chinese_samples()
     assert len(samples) >= 30
     assert all("".join(words) == sentence for sentence, words in samples)
-    chars, words = bpe.chinese_characters_vs_words(samples, n_test=10)
+    chars, words = chapter.chinese_characters_vs_words(samples, n_test=10)
     assert chars["oov_rate"] < words["oov_rate"]  # new words are built from known characters
     assert chars["mean_length"] > words["mean_length"]
 
@@ -264,14 +265,35 @@ def test_chinese_sample_errors(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("我喜欢书。\t我 喜欢 看 书 。\n", encoding="utf-8")
     with pytest.raises(DataError):
-        bpe.chinese_samples(bad)
+        chapter.chinese_samples(bad)
     with pytest.raises(DataError):
-        bpe.chinese_samples(tmp_path / "missing.tsv")
+        chapter.chinese_samples(tmp_path / "missing.tsv")
 
 
 def test_rare_words_are_rare():
-    picked = bpe.rare_words(SENTENCES[:6], ["Photosynthesis and tokenization are unbelievably long words"], n=3)
+    picked = chapter.rare_words(SENTENCES[:6], ["Photosynthesis and tokenization are unbelievably long words"], n=3)
     assert picked and all(w not in bpe.word_frequencies(SENTENCES[:6]) for w in picked)
+
+
+def test_the_chapter_runs_end_to_end_on_the_experiment_protocol(tmp_path, monkeypatch):
+    """EXPERIMENT.run on a tiny preset: one row per tokenizer, held-out scores, and the second run from the cache."""
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path))
+    monkeypatch.delenv("PTMLAB_SHARED_CACHE", raising=False)
+    preset = chapter.EXPERIMENT.preset("smoke", train_sentences=800, bpe_merges=40, compare_vocab_size=300)
+    first = chapter.EXPERIMENT.run(preset, arms=["word", "char", "bpe_ours", "bpe"], progress=None)
+    assert [r["arm"] for r in first.rows] == ["word", "char", "bpe_ours", "bpe"]
+    scores = {r["arm"]: r for r in first.rows}
+    assert scores["word"]["oov_rate"] > scores["bpe"]["oov_rate"]  # subwords leave (almost) nothing unknown
+    assert scores["char"]["mean_length"] > scores["bpe"]["mean_length"] > scores["word"]["mean_length"]
+    assert scores["bpe_ours"]["vocab_size"] <= 40 + 200  # the alphabet plus at most 40 merges
+    lines = []
+    second = chapter.EXPERIMENT.run(preset, arms=["word", "char", "bpe_ours", "bpe"], progress=lines.append)
+    assert all("cached scores" in line for line in lines) and len(lines) == 4
+    assert [{k: r[k] for k in chapter.METRICS} for r in second.rows] == [
+        {k: r[k] for k in chapter.METRICS} for r in first.rows
+    ]
+    header, rows = second.table()
+    assert header[0] == "arm" and [r[0] for r in rows] == ["word", "char", "BPE (ours)", "BPE (Hugging Face)"]
 
 
 # ----------------------------------------------------------------------------- views, widgets, exercises

@@ -134,7 +134,7 @@ def test_infonce_bad_settings():
 
 # ---------------------------------------------------------------------------- the replaced-token view
 def test_replaced_token_html_is_pure_and_escapes():
-    from ptmlab.widgets.contrastive import replaced_token_html
+    from ptmlab.viz.contrastive import replaced_token_html
 
     html = replaced_token_html(["[CLS]", "<b>", "city"], [0.0, 0.9, 0.2], [False, True, False],
                                ["[CLS]", "town", "city"], title="t")  # fmt: skip
@@ -147,9 +147,11 @@ def test_replaced_token_html_is_pure_and_escapes():
 
 
 def test_rtd_example_and_explorer_on_an_untrained_model():
+    from ptmlab.chapters.contrastive import rtd_example
     from ptmlab.data.tokenizers import train_tokenizer
     from ptmlab.models.electra import ElectraModel
-    from ptmlab.widgets.contrastive import ReplacedTokenExplorer, rtd_example, score_matrix_figure
+    from ptmlab.viz.contrastive import score_matrix_figure
+    from ptmlab.widgets.contrastive import ReplacedTokenExplorer
 
     tokenizer = train_tokenizer(["she was born in the city of umbermoor .", "he works for a small company ."] * 5,
                                 kind="word", vocab_size=100)  # fmt: skip
@@ -252,7 +254,7 @@ def test_entity_type_probe_splits_by_word_and_scores():
 
 # ---------------------------------------------------------------------------- views, switcher and result tables
 def test_rtd_corruption_view_marks_replaced_and_unchanged_slots():
-    from ptmlab.widgets.contrastive import RTDExample
+    from ptmlab.chapters.contrastive import RTDExample
 
     example = RTDExample(original=["[CLS]", "she", "was", "born", "[SEP]"], shown=["[CLS]", "he", "was", "born", "[SEP]"],
                          replaced=[False, True, False, False, False], probabilities=[0.0, 0.8, 0.1, 0.7, 0.0],
@@ -266,7 +268,8 @@ def test_rtd_corruption_view_marks_replaced_and_unchanged_slots():
 def test_contrast_switcher_draws_every_objective():
     from ptmlab.data.tokenizers import train_tokenizer
     from ptmlab.data.world import make_world
-    from ptmlab.widgets.contrastive import ContrastSwitcher, contrast_view
+    from ptmlab.viz.contrastive import contrast_view
+    from ptmlab.widgets.contrastive import ContrastSwitcher
 
     documents = make_world(seed=3).documents()[:30]
     tokenizer = train_tokenizer([s.text for d in documents for s in d.sentences], kind="wordpiece", vocab_size=300)
@@ -287,49 +290,51 @@ def _fake_rows():
     rows = []
     for seed, (nsp_nsp, nsp_sop, sop_nsp, sop_sop) in enumerate([(0.8, 0.5, 0.7, 0.9), (0.82, 0.52, 0.72, 0.88),
                                                                   (0.79, 0.49, 0.69, 0.91)]):  # fmt: skip
-        rows += [
-            {"objective": "none", "seed": seed, "mlm": 0.2, "nsp": 0.5, "sop": 0.5, "seconds": 0.0, "base_seconds": 9},
-            {"objective": "nsp", "seed": seed, "mlm": 0.2, "nsp": nsp_nsp, "sop": nsp_sop, "seconds": 3.0,
-             "base_seconds": 9},
-            {"objective": "sop", "seed": seed, "mlm": 0.2, "nsp": sop_nsp, "sop": sop_sop, "seconds": 3.0,
-             "base_seconds": 9},
-        ]  # fmt: skip
+        for arm, nsp, sop, seconds in (("none", 0.5, 0.5, 0.0), ("nsp", nsp_nsp, nsp_sop, 3.0),
+                                       ("sop", sop_nsp, sop_sop, 3.0)):  # fmt: skip
+            rows.append({"arm": arm, "seed": seed, "mlm": 0.2, "nsp": nsp, "sop": sop, "train_seconds": seconds,
+                         "from_cache": False, "learned": None, "check": None})  # fmt: skip
     return rows
 
 
 def test_cross_evaluation_table_and_directions_from_rows():
-    from ptmlab.probe.sentence_pairs import PRESETS, CrossEvaluation
-    from ptmlab.widgets.contrastive import cross_evaluation_figure
+    from ptmlab.chapters.contrastive import PAIR_EXPERIMENT, PRESETS, cross_evaluation_figure
+    from ptmlab.experiment import Comparison
 
-    result = CrossEvaluation(PRESETS["smoke"], _fake_rows())
-    stats = result.stats()
+    result = Comparison(PAIR_EXPERIMENT, PRESETS["smoke"], _fake_rows())
+    stats = result.summary()
     assert stats["sop"]["sop"][0] == pytest.approx(0.8967, abs=1e-3) and stats["nsp"]["sop"][2] == 3
-    lines = result.directions()
+    lines = PAIR_EXPERIMENT.claims(result)
     assert lines[0].startswith("SOP model - NSP model, evaluated on SOP: +39.3") and "3/3" in lines[0]
     assert "-10.0" in lines[1] and "0/3" in lines[1]
     assert "50.3" in lines[2]
-    text = result.summary()
-    assert "(paper 90.5)" in text and "stage 2 18 s for 6 runs" in text
+    header, rows = result.paper_table()
+    assert header[0] == "trained with" and "(paper 90.5)" in rows[1][2] and rows[2][0] == "SOP + MLM"
+    assert result.direction()["mean_difference"] == pytest.approx(0.3933, abs=1e-3)
     figure = cross_evaluation_figure(result)
     assert len(figure.data) == 2 and figure.data[0].z[1][1] == pytest.approx(50.33, abs=0.01)
 
 
 def test_encoder_comparison_direction_from_rows():
-    from ptmlab.probe.sentence_pairs import PRESETS, EncoderComparison
-    from ptmlab.widgets.contrastive import comparison_figure
+    from ptmlab.chapters.contrastive import EXPERIMENT, PRESETS, electra_table, equal_compute_figure
+    from ptmlab.experiment import Comparison
 
     budget = {"mlm": 10, "rtd": 8, "flops_per_step": {"mlm": 1e9, "rtd": 1.25e9}, "budget_flops": 1e10}
-    rows = [{"objective": k, "seed": s, "balanced_accuracy": acc + 0.01 * s, "accuracy": 0.5, "seconds": 1.0}
+    rows = [{"arm": k, "seed": s, "balanced_accuracy": acc + 0.01 * s, "accuracy": 0.5, "train_seconds": 1.0,
+             "from_cache": False, "learned": None, "check": None}
             for s in range(3) for k, acc in (("untrained", 0.3), ("mlm", 0.4), ("rtd", 0.45))]  # fmt: skip
-    result = EncoderComparison(PRESETS["smoke"], budget, rows)
-    assert "RTD - MLM on the probe: +5.0 points (3/3 seeds" in result.direction()
-    table = result.table_rows()
+    result = Comparison(EXPERIMENT, PRESETS["smoke"], rows)
+    d = result.direction()
+    assert d["mean_difference"] == pytest.approx(0.05) and d["wins"] == 3 and d["seeds"] == 3
+    assert result.verdict().startswith("RTD (ELECTRA discriminator) beats MLM (BERT-style)")
+    _, table = electra_table(result, budget)
     assert [r[3] for r in table] == ["0", "10", "8"] and table[1][4] == table[2][4] == "0.01" and table[0][4] == "0.00"
-    assert len(comparison_figure(result).data) == 6
+    assert table[2][2] == "79.9"
+    assert len(equal_compute_figure(result, budget).data) == 6
 
 
 def test_chapter_tokenizer_is_saved_so_cached_runs_keep_their_ids(tmp_path, monkeypatch):
-    from ptmlab.probe import sentence_pairs as ch
+    from ptmlab.chapters import contrastive as ch
 
     monkeypatch.setenv("PTMLAB_HOME", str(tmp_path))
     monkeypatch.delenv("PTMLAB_SHARED_CACHE", raising=False)
@@ -342,4 +347,27 @@ def test_chapter_tokenizer_is_saved_so_cached_runs_keep_their_ids(tmp_path, monk
     ids = list(range(first.tokenizer.vocab_size))
     assert first.tokenizer.convert_ids_to_tokens(ids) == again.tokenizer.convert_ids_to_tokens(ids)
     assert torch.equal(first.blocks, again.blocks)
+    ch._chapter_data.cache_clear()
+
+
+def test_the_chapter_runs_end_to_end_on_the_experiment_protocol(tmp_path, monkeypatch):
+    from ptmlab.chapters import contrastive as ch
+
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path))
+    monkeypatch.delenv("PTMLAB_SHARED_CACHE", raising=False)
+    ch._chapter_data.cache_clear()
+    preset = ch.EXPERIMENT.preset("smoke", mlm_steps=2, pair_base_steps=2, pair_steps=2, probe_steps=5, seeds=(0,),
+                                  pair_seeds=(0, 1))  # fmt: skip
+    comparison = ch.EXPERIMENT.run(preset, progress=None)
+    assert [(r["arm"], r["seed"]) for r in comparison.rows] == [("untrained", 0), ("mlm", 0), ("rtd", 0)]
+    assert all(0.0 <= r[m] <= 1.0 for r in comparison.rows for m in ch.EXPERIMENT.metrics)
+    again = ch.EXPERIMENT.run(preset, arms=("rtd",), progress=None)
+    assert again.rows[0]["from_cache"] and again.rows[0]["balanced_accuracy"] == comparison.rows[2]["balanced_accuracy"]
+    assert comparison.direction()["a"] == "rtd" and comparison.paper_table()[1][2][2] == "79.9"
+    pairs = ch.PAIR_EXPERIMENT.run(preset, progress=None)
+    assert [(r["arm"], r["seed"]) for r in pairs.rows] == [(a, s) for a in ("none", "nsp", "sop") for s in (0, 1)]
+    assert all(0.0 <= r[t] <= 1.0 for r in pairs.rows for t in ("mlm", "nsp", "sop"))
+    cached = ch.PAIR_EXPERIMENT.run(preset, arms=("sop",), seeds=(1,), progress=None)
+    assert cached.rows[0]["from_cache"] and cached.rows[0]["sop"] == pairs.rows[-1]["sop"]
+    assert len(ch.PAIR_EXPERIMENT.claims(pairs)) == 3 and len(ch.cross_evaluation_figure(pairs).data) == 2
     ch._chapter_data.cache_clear()

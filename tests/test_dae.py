@@ -214,13 +214,13 @@ def test_a_few_steps_lower_the_loss(noising):
 # ----------------------------------------------------------------------------- the views
 @pytest.fixture(scope="module")
 def world_tokenizer():
-    from ptmlab.probe.seq2seq_tasks import build_tokenizer
+    from ptmlab.chapters.seq2seq_denoising import build_tokenizer
 
     return build_tokenizer(2)
 
 
 def test_noisings_side_by_side_view(world_tokenizer):
-    from ptmlab.widgets.denoising import BART_NOISINGS, EXAMPLE, NOISING_TITLES, noise_text, noisings_html
+    from ptmlab.viz.denoising import BART_NOISINGS, EXAMPLE, NOISING_TITLES, noise_text, noisings_html
 
     page = noisings_html(world_tokenizer, EXAMPLE, seed=1)
     for noising in BART_NOISINGS:
@@ -237,7 +237,8 @@ def test_noisings_side_by_side_view(world_tokenizer):
 
 
 def test_explorers_work_headless_and_show_errors(world_tokenizer):
-    from ptmlab.widgets.denoising import CrossAttentionExplorer, DenoisingExplorer, seq2seq_attention
+    from ptmlab.viz.denoising import seq2seq_attention
+    from ptmlab.widgets.denoising import CrossAttentionExplorer, DenoisingExplorer
 
     torch.manual_seed(0)
     config = TransformerConfig(vocab_size=world_tokenizer.vocab_size, max_len=64, d_model=16, n_layers=2, n_heads=2)

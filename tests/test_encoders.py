@@ -5,10 +5,10 @@ from dataclasses import replace
 import pytest
 import torch
 
+from ptmlab.chapters.contextual_encoders import agreement as ag
 from ptmlab.errors import InputError
 from ptmlab.models.convolutional import CNNConfig, CNNEncoder, receptive_field
 from ptmlab.models.recurrent import BiLSTMConfig, BiLSTMEncoder, lstm_parameter_count
-from ptmlab.probe import agreement as ag
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -212,6 +212,31 @@ def test_a_worker_process_job_gives_the_same_run(results):
         ag._train_job(config, TINY, 0, "another fingerprint")
 
 
+def test_the_chapter_runs_end_to_end_on_the_experiment_protocol(results):
+    """EXPERIMENT.run: one row per encoder and seed with its accuracies (the same numbers as run_agreement's cells),
+    the runs from the training cache, and the second run's scores from the score cache."""
+    from ptmlab.chapters import contextual_encoders as chapter
+
+    preset = replace(TINY, seeds=(0, 1))
+    comparison = chapter.EXPERIMENT.run(preset, progress=None, workers=1)
+    assert [(r["arm"], r["seed"]) for r in comparison.rows] == [(k, s) for k in ag.ENCODERS for s in (0, 1)]
+    assert all(r["from_cache"] for r in comparison.rows)  # trained by the `results` fixture: same cache key
+    for row in comparison.rows:
+        assert set(chapter.METRICS) <= set(row) and all(0.0 <= row[m] <= 1.0 for m in chapter.METRICS)
+        assert row["no_attractors"] == pytest.approx(results.accuracy(row["arm"], "no attractors")[row["seed"]])
+        assert row["far"] == pytest.approx(results.accuracy(row["arm"], "no attractors", [6])[row["seed"]])
+    lines = []
+    again = chapter.EXPERIMENT.run(preset, progress=lines.append, workers=1)
+    assert len(lines) == 6 and all("cached scores" in line for line in lines)
+    assert [{m: r[m] for m in chapter.METRICS} for r in again.rows] == [
+        {m: r[m] for m in chapter.METRICS} for r in comparison.rows
+    ]
+    assert chapter.EXPERIMENT.results(preset).encoders == list(ag.ENCODERS)
+    header, rows = again.paper_table()
+    assert "Tang et al. 2018" in header and "accuracy falls" in rows[0]
+    assert again.direction()["a"] == "transformer" and again.direction()["seeds"] == 2
+
+
 def _fake_results(cells: dict[str, dict[tuple[int, int], float]], seeds=(0, 1, 2), jitter=0.01) -> ag.AgreementResults:
     """Results with hand-written accuracies per (distance, attractors) cell, a little spread between seeds."""
     runs = []
@@ -280,7 +305,7 @@ def test_attention_graph_is_fully_connected_and_filters():
 
 # ----------------------------------------------------------------------------- polysemy
 def test_sense_cues_and_occurrences():
-    from ptmlab.probe.polysemy import UNCLEAR, find_occurrences, guess_sense
+    from ptmlab.chapters.contextual_encoders.polysemy import UNCLEAR, find_occurrences, guess_sense
 
     assert guess_sense("plant", "the coal power plant burns".split()) == "factory"
     assert guess_sense("plant", "the plant species has flowers".split()) == "organism"
@@ -307,7 +332,7 @@ def _tiny_mlm():
 
 
 def test_contextual_vectors_differ_while_the_static_one_is_shared():
-    from ptmlab.probe.polysemy import Occurrence, contextual_vectors, polysemy_probe
+    from ptmlab.chapters.contextual_encoders.polysemy import Occurrence, contextual_vectors, polysemy_probe
 
     sentences = PLANT_SENTENCES
     model, tokenizer = _tiny_mlm()
@@ -338,7 +363,7 @@ def test_contextual_vectors_differ_while_the_static_one_is_shared():
 
 
 def test_pretrained_comparison_is_optional(capsys):
-    from ptmlab.probe.polysemy import run_pretrained_polysemy
+    from ptmlab.chapters.contextual_encoders.polysemy import run_pretrained_polysemy
 
     assert run_pretrained_polysemy("smoke", name="/nonexistent/model-folder") is None
     assert "Skipping the pretrained comparison" in capsys.readouterr().out
@@ -370,7 +395,7 @@ def test_widgets_build_headless(results):
     assert agreement.figure.layout.annotations[0].text == "attractors"
     graph = AttentionGraphExplorer(results)
     assert len(graph.figure.data) > 0 and "the model says" in graph.message.value
-    from ptmlab.probe.polysemy import polysemy_probe
+    from ptmlab.chapters.contextual_encoders.polysemy import polysemy_probe
     from ptmlab.widgets.encoders import PolysemyExplorer
 
     polysemy = PolysemyExplorer(polysemy_probe(*_tiny_mlm(), PLANT_SENTENCES, ["plant"]))

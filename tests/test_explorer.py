@@ -8,6 +8,7 @@ import importlib.util
 import json
 import re
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,7 +61,7 @@ def test_shared_cache_runs_are_listed_first_and_labelled(home, monkeypatch, tmp_
     root, choice = home
     shared = tmp_path / "shared"
     (shared / "runs").mkdir(parents=True)
-    run = explorer.Path(choice.source)
+    run = Path(choice.source)
     for suffix in (".safetensors", ".json"):  # the same run, copied under another name into the shared cache
         (shared / "runs" / f"mlm-{'a' * 16}{suffix}").write_bytes(run.with_suffix(suffix).read_bytes())
     monkeypatch.setenv("PTMLAB_HOME", str(root))
@@ -129,16 +130,16 @@ def test_fill_mask_when_the_sentence_has_masks(mlm):
 def test_each_objective_draws_its_corruption_and_seeds_matter(mlm):
     analysis = explorer.analyse(mlm, SENTENCE)
     for name in explorer.OBJECTIVES:
-        explorer._corruption(analysis, name, seed=3)
+        explorer.draw_corruption(analysis, name, seed=3)
         assert name in analysis.corruption and "model input" in analysis.corruption
     mlm_name = explorer.DEFAULT_OBJECTIVE
     draws = set()
     for seed in range(6):
-        explorer._corruption(analysis, mlm_name, seed)
+        explorer.draw_corruption(analysis, mlm_name, seed)
         draws.add(analysis.corruption)
     assert len(draws) > 1, "different seeds should mask different tokens"
     with pytest.raises(InputError, match="Unknown objective"):
-        explorer._corruption(analysis, "nonsense", 0)
+        explorer.draw_corruption(analysis, "nonsense", 0)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -222,7 +223,7 @@ def test_the_app_shows_messages_for_bad_input(home, monkeypatch):
 def test_the_app_offers_training_when_no_run_is_cached(monkeypatch, tmp_path):
     monkeypatch.setenv("PTMLAB_HOME", str(tmp_path))
     monkeypatch.delenv("PTMLAB_SHARED_CACHE", raising=False)
-    monkeypatch.setattr(explorer, "hf_available", lambda: False)  # nothing at all to open
+    monkeypatch.setattr(explorer.menu, "hf_available", lambda: False)  # nothing at all to open
     app = explorer.ExplorerApp()
     assert app.train_box.layout.display != "none" and app.results.layout.display == "none"
     assert "No model yet" in app.model_info.value
@@ -262,7 +263,9 @@ def _load_as_cached_run(model, tokenizer, tmp_path, key: str):
     """Save `model` as a cached run (with its tokenizer, as the recipes do) and open it from the explorer's menu."""
     from ptmlab.train.checkpoint import save_checkpoint
 
-    save_checkpoint(tmp_path / "runs" / f"{key}-0123456789abcdef.safetensors", model, {"tokenizer": tokenizer.to_dict()})
+    save_checkpoint(
+        tmp_path / "runs" / f"{key}-0123456789abcdef.safetensors", model, {"tokenizer": tokenizer.to_dict()}
+    )
     (choice,) = explorer.cached_runs([tmp_path / "runs"])
     return explorer.load_model(choice)
 
@@ -392,7 +395,7 @@ def test_voila_command_and_page(monkeypatch):
     (cell,) = page["cells"]
     assert "show()" in "".join(cell["source"]) and cell["outputs"] == [] and cell["execution_count"] is None
     template_root = explorer.voila_environment()["JUPYTER_PATH"].split(":")[0]
-    template = (explorer.Path(template_root) / "voila" / "templates" / "ptmlab" / "index.html.j2").read_text()
+    template = (Path(template_root) / "voila" / "templates" / "ptmlab" / "index.html.j2").read_text()
     assert "extends 'lab/index.html.j2'" in template and "fontawesome-free" in template and "http" not in template
 
 

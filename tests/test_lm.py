@@ -253,7 +253,7 @@ def test_exercise_solutions_pass_and_typical_mistakes_fail():
 
 
 def test_widget_figures_and_html():
-    from ptmlab.widgets.lm import layer_weights_figure, next_token_figure, tagged_html
+    from ptmlab.viz.lm import layer_weights_figure, next_token_figure, tagged_html
 
     figure = next_token_figure([("city", 0.5), ("town", 0.2)])
     assert list(figure.data[0].y) == ["town", "city"]  # most likely on top

@@ -6,30 +6,31 @@ import statistics
 import pytest
 import torch
 
+from ptmlab.chapters.masked_lm import (
+    load_parallel,
+    masking_statistics,
+    pack_pairs,
+    space_cjk,
+    tlm_fill_mask,
+    translation_gain,
+)
 from ptmlab.data.tokenizers import train_tokenizer
 from ptmlab.errors import DataError, InputError
+from ptmlab.models.translation import TranslationLanguageModel, language_and_positions
 from ptmlab.objectives.base import Op
 from ptmlab.objectives.masking import (
     STRATEGY_NAMES,
     EntityMasking,
     SpanMasking,
     StaticMasking,
-    TranslationLanguageModel,
     TranslationLM,
     WholeWordMasking,
     corrupt_data,
     encode_with_spans,
     guess_entity_spans,
-    language_and_positions,
-    load_parallel,
     make_strategy,
-    masking_statistics,
-    pack_pairs,
     pack_with_spans,
-    space_cjk,
     span_length_distribution,
-    tlm_fill_mask,
-    translation_gain,
     with_spans,
     word_boundary_tables,
     word_groups,
@@ -40,9 +41,9 @@ from ptmlab.objectives.mlm import MaskedLM
 
 @pytest.fixture(scope="module")
 def world_data():
-    from ptmlab.probe.spans import MASKING_PRESETS, prepare_world_data
+    from ptmlab.chapters.masked_lm import PRESETS, prepare_world_data
 
-    return prepare_world_data(MASKING_PRESETS["smoke"])
+    return prepare_world_data(PRESETS["smoke"])
 
 
 @pytest.fixture(scope="module")
@@ -472,7 +473,8 @@ def test_every_strategy_draws_in_the_corruption_view(world_data):
 
 
 def test_masking_comparison_widget_html(world_data):
-    from ptmlab.widgets.masking import MaskingComparisonApp, comparison_html
+    from ptmlab.chapters.masked_lm import comparison_html
+    from ptmlab.widgets.masking import MaskingComparisonApp
 
     text = "By profession, Otto Blackwood is a veterinarian in Umbermoor."
     html, stats = comparison_html(world_data.tokenizer, text, seed=0, mask_prob=0.3)

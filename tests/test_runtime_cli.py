@@ -18,7 +18,7 @@ def test_presets_resolve(monkeypatch):
 
 
 def test_pick_preset_with_overrides():
-    from ptmlab.train.recipes import MLM_PRESETS
+    from ptmlab.chapters.roadmap import MLM_PRESETS
 
     assert runtime.pick_preset(MLM_PRESETS, "smoke", steps=3).steps == 3
     assert runtime.pick_preset(MLM_PRESETS, "cpu") is MLM_PRESETS["cpu"]

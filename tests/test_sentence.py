@@ -198,8 +198,8 @@ def test_training_sop_lowers_the_loss_and_pair_accuracy_is_read_from_the_record(
 
 
 def test_corruption_view_draws_pairs():
+    from ptmlab.viz.contrastive import pair_corruption_html
     from ptmlab.viz.corruption import show_corruption
-    from ptmlab.widgets.contrastive import pair_corruption_html
 
     documents, tokenizer = _world()
     objective = SentencePairObjective(tokenizer.vocab_size, "sop")
@@ -215,7 +215,9 @@ def test_corruption_view_draws_pairs():
 
 
 def test_pair_judge_scores_both_orders():
-    from ptmlab.widgets.contrastive import PairJudge, pair_judgement, pair_judgement_html
+    from ptmlab.chapters.contrastive import pair_judgement
+    from ptmlab.viz.contrastive import pair_judgement_html
+    from ptmlab.widgets.contrastive import PairJudge
 
     _, tokenizer = _world()
     torch.manual_seed(0)

@@ -269,14 +269,8 @@ def test_a_few_steps_lower_the_loss(tiny_blocks, make):
 
 # ----------------------------------------------------------------------------- the downstream reading task
 def test_fact_qa_spans_hold_the_answers_and_an_oracle_scores_100():
-    from ptmlab.probe.seq2seq_tasks import (
-        PRESETS,
-        build_tokenizer,
-        evaluate_qa,
-        fact_qa,
-        pack_documents,
-        pretraining_documents,
-    )
+    from ptmlab.chapters.seq2seq_denoising import PRESETS, build_tokenizer, pack_documents, pretraining_documents
+    from ptmlab.tasks.qa import evaluate_qa, fact_qa
 
     preset = PRESETS["smoke"]
     tokenizer = build_tokenizer(preset.pretrain_worlds)
@@ -311,14 +305,16 @@ def test_fact_qa_spans_hold_the_answers_and_an_oracle_scores_100():
 
 
 def test_the_comparison_reads_the_direction_from_the_seeds():
-    from ptmlab.probe.seq2seq_tasks import NoisingComparison, comparison_text
+    from ptmlab.chapters.seq2seq_denoising import EXPERIMENT, PRESETS, bart_direction, comparison_text
+    from ptmlab.experiment import Comparison
 
-    def rows(scores):
-        return [
-            {"objective": name, "seed": seed, "f1": f1, "exact_match": f1 / 2}
+    def comparison(scores):
+        rows = [
+            {"arm": name, "seed": seed, "f1": f1, "exact_match": f1 / 2, "learned": None}
             for name, values in scores.items()
             for seed, f1 in enumerate(values)
         ]
+        return Comparison(EXPERIMENT, PRESETS["smoke"], rows)
 
     bart = {
         "token_masking": [60, 62, 61],
@@ -327,11 +323,37 @@ def test_the_comparison_reads_the_direction_from_the_seeds():
         "sentence_permutation": [50, 60, 52],
         "document_rotation": [40, 45, 42],
     }
-    verdict = NoisingComparison(rows(bart)).direction()
+    verdict = bart_direction(comparison(bart))
     assert verdict["holds"] and verdict["gap"] == pytest.approx(58 - 54)
     assert verdict["seeds_agreeing"] == 2 and verdict["seeds"] == 3  # seed 1: permutation 60 beats deletion 59
-    reversed_ = NoisingComparison(rows({**bart, "document_rotation": [70, 70, 70]})).direction()
+    reversed_ = bart_direction(comparison({**bart, "document_rotation": [70, 70, 70]}))
     assert reversed_["holds"] is False and reversed_["seeds_agreeing"] == 0
-    assert NoisingComparison(rows({"token_masking": [1.0]})).direction()["holds"] is None
-    text = comparison_text(NoisingComparison(rows(bart)))
+    assert bart_direction(comparison({"token_masking": [1.0]}))["holds"] is None
+    text = comparison_text(comparison(bart))
     assert "77.2" in text and "90.8" in text and "61.0 ± 1.0" in text  # the paper's numbers beside ours
+    assert comparison(bart).direction()["wins"] == 3  # the protocol's pair: infilling above rotation on every seed
+    assert comparison(bart).paper_figure() is not None
+
+
+def test_the_chapter_runs_end_to_end_on_the_experiment_protocol(tmp_path, monkeypatch):
+    """EXPERIMENT.run on a tiny preset: one row per arm and seed with the metrics, and a second run that loads every
+    pre-training, fine-tuning and score from the cache and gives the same numbers."""
+    import dataclasses
+    import math
+
+    from ptmlab.chapters.seq2seq_denoising import EXPERIMENT, PRESETS
+
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path))
+    monkeypatch.delenv("PTMLAB_SHARED_CACHE", raising=False)
+    preset = dataclasses.replace(PRESETS["smoke"], arms=("none", "text_infilling"), pretrain_steps=2,
+                                 finetune_steps=2, qa_train=16, qa_test=16)  # fmt: skip
+    first = EXPERIMENT.run(preset, progress=None)
+    assert [(r["arm"], r["seed"]) for r in first.rows] == [("none", 0), ("text_infilling", 0)]
+    assert all(0 <= r["f1"] <= 100 and 0 <= r["exact_match"] <= r["f1"] + 1e-9 for r in first.rows)
+    assert math.isnan(first.rows[0]["pretrain_loss"]) and first.rows[1]["pretrain_loss"] > 0
+    assert len(list((tmp_path / "scores").glob("06_seq2seq_denoising-*.json"))) == 2  # the protocol's score cache
+    lines = []
+    second = EXPERIMENT.run(preset, progress=lines.append)
+    assert second.rows[1]["from_cache"] and all("cached scores" in line for line in lines)
+    assert [(r["f1"], r["exact_match"]) for r in second.rows] == [(r["f1"], r["exact_match"]) for r in first.rows]
+    assert set(second.summary()) == {"none", "text_infilling"}

@@ -178,17 +178,19 @@ def test_bad_settings_are_refused():
         train_sequence_labeler(_encoder(False), data, data, layers=7, device="cpu")
 
 
-def test_direction_comparison_summarises_seeds_and_modes():
-    from ptmlab.probe.lm_directions import PRESETS, DirectionComparison
+def test_direction_comparison_summarises_seeds_and_modes(monkeypatch):
+    from ptmlab.chapters import language_modelling as chapter
 
     scores = [("mlm", 0, 90.0, 90.0), ("mlm", 1, 80.0, 85.0), ("lm", 0, 70.0, 95.0), ("lm", 1, 75.0, 95.0)]
     rows = [
-        {"kind": kind, "seed": seed, "probe": probe, "finetune": tuned, "pretrain_loss": 3.0 + seed}
-        for kind, seed, probe, tuned in scores
-    ] + [{"kind": "random", "seed": 0, "probe": 2.0, "finetune": 30.0}]  # no pre-training, so no pre-training loss
-    comparison = DirectionComparison(PRESETS["smoke"], rows, {}, unigram_loss=5.25)
+        {"arm": arm, "seed": seed, "probe": probe, "finetune": tuned, "pretrain_loss": 3.0 + seed, "learned": None}
+        for arm, seed, probe, tuned in scores
+    ] + [{"arm": "random", "seed": 0, "probe": 2.0, "finetune": 30.0, "learned": None}]  # no pre-training loss
+    monkeypatch.setattr(chapter.DirectionComparison, "unigram_loss", 5.25)
+    experiment = chapter.EXPERIMENT.for_modes(["probe", "finetune"])
+    comparison = chapter.DirectionComparison(experiment, chapter.PRESETS["smoke"], rows)
     assert comparison.modes == ["probe", "finetune"]
-    mean, sd, n = comparison.summary("probe")["mlm"]
+    mean, sd, n = comparison.mode_summary("probe")["mlm"]
     assert (mean, n) == (pytest.approx(85.0), 2) and sd == pytest.approx(7.071, abs=1e-3)
     probe = comparison.direction("probe")  # per-seed differences: +20 and +5 points
     assert probe["mean_difference"] == pytest.approx(12.5) and probe["sd_difference"] == pytest.approx(10.607, abs=1e-2)
@@ -196,9 +198,32 @@ def test_direction_comparison_summarises_seeds_and_modes():
     report = comparison.report()
     assert "87.9" in report and "+12.5" in report and "wins on 0 of 2 seeds" in report
     assert "MLM 3.50 ± 0.71" in report and "scores 5.25" in report
-    cells = comparison.table().data[0].cells.values
+    cells = comparison.paper_figure().data[0].cells.values
     assert any("85.0 ± 7.1 (n=2)" in str(c) for column in cells for c in column)
-    assert len(comparison.figure().data) == 2 * 3 * 2  # per mode and kind: a bar and the seeds' dots
+    assert len(comparison.figure().data) == 2 * 3 * 2  # per mode and arm: a bar and the seeds' dots
+
+
+def test_the_chapter_runs_end_to_end_on_the_experiment_protocol():
+    """EXPERIMENT.run on a tiny preset: a row per arm and seed with the probe F1 and the "did it learn?" check, and a
+    second run that loads every run and score from the cache with the same numbers; ELMo's layer ablation too."""
+    from ptmlab.chapters import language_modelling as chapter
+
+    preset = chapter.EXPERIMENT.preset("smoke", steps=4, bilm_steps=2, seeds=(0,), ner_steps=3)
+    first = chapter.EXPERIMENT.run(preset, progress=None)
+    assert [(r["arm"], r["seed"]) for r in first.rows] == [("mlm", 0), ("lm", 0), ("random", 0)]
+    assert list(first.experiment.metrics) == ["probe"] and all(0 <= r["probe"] <= 100 for r in first.rows)
+    assert first.rows[0]["learned"] is False and first.rows[2]["learned"] is None  # 4 steps: still a unigram guess
+    assert len(first.predictions("lm")) == len(chapter.chapter_text(preset).ner_test)
+    lines = []
+    second = chapter.EXPERIMENT.run(preset, progress=lines.append)
+    assert all(r["from_cache"] for r in second.rows[:2]) and all("cached scores" in line for line in lines)
+    assert [r["probe"] for r in second.rows] == [r["probe"] for r in first.rows]
+    header, rows = first.paper_table()
+    assert "87.9" in rows[0] and len(rows) == 2 + 2  # the paper's two rows, then ours and the random encoder's
+    layers = chapter.ELMO_LAYERS.run(preset, progress=None)
+    by_arm = {r["arm"]: r for r in layers.rows}
+    assert set(by_arm) == {"bilm_mix", "bilm_last", "lm_mix"}
+    assert len(by_arm["bilm_mix"]["layer_weights"]) == preset.n_layers + 1 and by_arm["bilm_last"]["gamma"] is None
 
 
 def test_fine_tuning_never_changes_the_pretrained_model():
@@ -222,7 +247,7 @@ def test_tagging_app_shows_only_disagreements():
 def test_the_tagged_world_may_not_be_a_pretraining_world():
     import dataclasses
 
-    from ptmlab.probe.lm_directions import PRESETS, chapter_text
+    from ptmlab.chapters.language_modelling import PRESETS, chapter_text
 
     with pytest.raises(InputError, match="also a pre-training world"):
         chapter_text(dataclasses.replace(PRESETS["smoke"], ner_world=1))
@@ -231,7 +256,7 @@ def test_the_tagged_world_may_not_be_a_pretraining_world():
 def test_unigram_entropy_is_the_loss_of_a_context_free_guess():
     import math
 
-    from ptmlab.probe.lm_directions import unigram_entropy
+    from ptmlab.chapters.language_modelling import unigram_entropy
 
     ids = torch.tensor([[2, 5, 6, 7, 8, 3, 0], [2, 5, 6, 7, 8, 3, 0]])  # four words, equally frequent; specials ignored
     assert unigram_entropy(ids, [0, 1, 2, 3, 4]) == pytest.approx(math.log(4))
@@ -243,7 +268,7 @@ def test_mlm_and_lm_runs_differ_only_in_their_objective():
     BiLM's own budget does not touch them."""
     import dataclasses
 
-    from ptmlab.probe.lm_directions import PRESETS, _run_key
+    from ptmlab.chapters.language_modelling import PRESETS, _run_key
 
     for preset in PRESETS.values():
         mlm, lm = _run_key("mlm", preset, 0), _run_key("lm", preset, 0)

@@ -1,31 +1,29 @@
-"""Span-level tasks from the world (entity-span recovery, NER span F1) and chapter 05's experiment drivers."""
+"""Span-level tasks from the world (entity-span recovery, NER span F1) and chapter 05's experiments (masked_lm)."""
 
 import pytest
 import torch
 from torch import nn
 
+from ptmlab.chapters.masked_lm import (
+    EXPERIMENT,
+    METRICS,
+    PRESETS,
+    SPANBERT_TABLE6,
+    STATIC_DYNAMIC,
+    TABLE6_HEADER,
+    heldout_mlm_loss,
+    prepare_world_data,
+    static_dynamic_rows,
+)
 from ptmlab.data.world import split_documents
 from ptmlab.errors import InputError
 from ptmlab.models.transformer import EncoderOutput
 from ptmlab.objectives.masking import encode_with_spans
-from ptmlab.probe.spans import (
-    MASKING_PRESETS,
-    SPANBERT_TABLE6,
-    TABLE6_HEADER,
-    compare_strategies,
-    direction_report,
-    heldout_mlm_loss,
-    prepare_world_data,
-    static_dynamic_rows,
-    static_vs_dynamic,
-    summarize,
-    table6_rows,
-)
 from ptmlab.tasks.ner import bio_spans, bio_tag_names, bio_tags, entity_f1, ner_probe
 from ptmlab.tasks.spans import SpanExample, evaluate_span_recovery, span_recovery_examples
 from ptmlab.viz.tables import table_figure
 
-SMOKE = MASKING_PRESETS["smoke"]
+SMOKE = PRESETS["smoke"]
 TAGS = bio_tag_names()
 
 
@@ -164,38 +162,53 @@ def test_world_split_is_disjoint_and_stable(data):
         split_documents([1], 0.1)
 
 
-def test_compare_strategies_smoke_runs_caches_and_tables(data):
+def test_the_chapter_runs_end_to_end_on_the_experiment_protocol(data):
     messages = []
-    runs = compare_strategies(SMOKE, strategies=("subword", "entity"), seeds=(0, 1), progress=messages.append)
-    assert [(r.strategy, r.seed) for r in runs] == [("subword", 0), ("subword", 1), ("entity", 0), ("entity", 1)]
-    for run in runs:
-        assert 0 <= run.scores["span_em"] <= run.scores["span_token_acc"] <= 1
-        assert 0 <= run.scores["ner_f1"] <= 1 and run.scores["mlm_loss"] > 0
-    assert any("stage 1" in m for m in messages)
-    again = compare_strategies(SMOKE, strategies=("entity",), seeds=(1,), progress=None)
-    assert again[0].from_cache and again[0].scores["span_em"] == runs[3].scores["span_em"]
-    summary = summarize(runs)
+    preset = EXPERIMENT.preset("smoke", seeds=(0, 1), arms=("subword", "entity"))
+    comparison = EXPERIMENT.run(preset, progress=messages.append)
+    rows = comparison.rows
+    assert [(r["arm"], r["seed"]) for r in rows] == [("subword", 0), ("subword", 1), ("entity", 0), ("entity", 1)]
+    for r in rows:
+        assert 0 <= r["span_em"] <= r["span_token_acc"] <= 1
+        assert 0 <= r["ner_f1"] <= 1 and r["mlm_loss"] > 0
+        assert set(METRICS) <= set(r) and isinstance(r["span_by_label"], dict)
+    assert any("stage 1" in m for m in messages) and len(messages) == 5
+    again = EXPERIMENT.run(preset, arms=("entity",), seeds=(1,), progress=None)
+    assert again.rows[0]["from_cache"] and again.rows[0]["span_em"] == rows[3]["span_em"]
+    assert again.rows[0]["mlm_loss"] == rows[3]["mlm_loss"]
+    summary = comparison.summary()
     assert summary["entity"]["span_em"][2] == 2
-    rows = table6_rows(runs)
-    assert len(rows) == 5 and len(rows[0]) == len(TABLE6_HEADER)
-    assert rows[0][1] == f"{SPANBERT_TABLE6['subword']:.1f}" and "not run" in rows[1]  # whole words not run here
-    assert "±" in rows[2][2]
-    assert len(direction_report(runs)) == 1
-    figure = table_figure(TABLE6_HEADER, rows)
+    header, table = comparison.paper_table()
+    assert header == TABLE6_HEADER and len(table) == 5 and len(table[0]) == len(TABLE6_HEADER)
+    assert table[0][1] == f"{SPANBERT_TABLE6['subword']:.1f}" and "not run" in table[1]  # whole words not run here
+    assert "±" in table[2][2]
+    d = comparison.direction("ner_f1", "entity", "subword")
+    assert d["seeds"] == 2 and d["a"] == "entity"
+    assert "named entities" in comparison.verdict("span_em", "entity", "subword")
+    figure = table_figure(header, table)
     assert figure.data[0].type == "table"
+    assert len(comparison.figure(("span_em", "ner_f1")).data) >= 2
 
 
 def test_static_vs_dynamic_smoke(data):
-    rows = static_vs_dynamic(SMOKE, seeds=(0,), progress=None)
-    assert [r["masking"] for r in rows] == ["dynamic", "static ×1"]
+    comparison = STATIC_DYNAMIC.run("smoke", seeds=(0,), progress=None)
+    rows = comparison.rows
+    assert [r["arm"] for r in rows] == ["dynamic", "static"]
     for row in rows:
         assert row["heldout_loss"] > 0 and row["fresh_masks_train_loss"] > 0 and row["epochs"] > 0
     table = static_dynamic_rows(rows)
-    assert len(table) == 2 and table[0][0] == "dynamic"
+    assert len(table) == 2 and table[0][0] == "dynamic" and table[1][0] == "static ×1"
+    assert STATIC_DYNAMIC.arms_of(STATIC_DYNAMIC.preset("smoke", static_copies=(1, 10))) == (
+        "dynamic",
+        "static",
+        "static10",
+    )
+    again = STATIC_DYNAMIC.run("smoke", seeds=(0,), progress=None)
+    assert again.rows[0]["from_cache"] and again.rows[0]["heldout_loss"] == rows[0]["heldout_loss"]
 
 
 def test_heldout_loss_is_deterministic(data):
-    from ptmlab.probe.spans import pretrain_base
+    from ptmlab.chapters.masked_lm import pretrain_base
 
     base = pretrain_base(SMOKE, data=data)
     a = heldout_mlm_loss(base.model, data.test_blocks, draws=1)
@@ -203,7 +216,7 @@ def test_heldout_loss_is_deterministic(data):
     assert a == b and a > 0
 
 
-# ----------------------------------------------------------------------------- ptmlab.probe.training (shared recipe)
+# ----------------------------------------------------------------------------- ptmlab.tasks (shared recipe)
 def test_mean_sd_summarize_and_paired_direction_by_hand():
     from ptmlab.tasks.stats import mean_sd, paired_direction, summarize
 

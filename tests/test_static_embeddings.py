@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from ptmlab.chapters import word_embeddings as chapter
 from ptmlab.errors import InputError
 from ptmlab.models import static as S
+from ptmlab.train import static_embeddings as T
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -199,14 +201,14 @@ def test_skipgram_learns_toy_categories_and_is_cached(home):
     kwargs = dict(
         kind="skipgram", dim=16, window=2, min_count=1, epochs=4, batch_size=128, group=32, sample=0, progress=False
     )
-    run = S.train_word2vec(tokens, **kwargs)
+    run = T.train_word2vec(tokens, **kwargs)
     assert not run.from_cache and run.history[-1] < run.history[0]
     wv = run.vectors
     animal = np.mean([wv.similarity("cat", w) for w in ("dog", "horse", "cow")])
     cross = np.mean([wv.similarity("cat", w) for w in ("bread", "rice", "cheese")])
     assert animal > cross + 0.1
     assert wv.most_similar("cat", k=3)[0][0] in {"dog", "horse", "cow"}
-    again = S.train_word2vec(tokens, **kwargs)
+    again = T.train_word2vec(tokens, **kwargs)
     assert again.from_cache and np.allclose(again.vectors.vectors, wv.vectors)
     with pytest.raises(InputError):
         wv.vector("unicorn")
@@ -217,7 +219,7 @@ def test_fasttext_answers_unseen_words_and_reloads(home):
     kwargs = dict(
         kind="fasttext", dim=16, window=2, min_count=1, epochs=2, batch_size=128, group=32, buckets=2000, progress=False
     )
-    run = S.train_word2vec(tokens, **kwargs)
+    run = T.train_word2vec(tokens, **kwargs)
     wv = run.vectors
     assert wv.has_subwords and "cats" not in wv and wv.can_embed("cats")
     assert wv.vector("cats").shape == (16,)
@@ -225,30 +227,30 @@ def test_fasttext_answers_unseen_words_and_reloads(home):
     assert wv.similarity("cats", "cat") > wv.similarity("cats", "rice")
     # a known word's vector from the subword path equals its stored vector
     assert np.allclose(run.model.vectors_for(["dog"])[0], wv.vector("dog"), atol=1e-6)
-    again = S.train_word2vec(tokens, **kwargs)
+    again = T.train_word2vec(tokens, **kwargs)
     assert again.from_cache
     assert np.allclose(again.vectors.vector("cats"), wv.vector("cats"), atol=1e-6)
 
 
 def test_cbow_and_glove_trainers_run(home):
     tokens = toy_corpus(400)
-    cbow = S.train_word2vec(
+    cbow = T.train_word2vec(
         tokens, kind="cbow", dim=8, min_count=1, epochs=1, batch_size=128, group=32, progress=False, cache=False
     )
-    glove = S.train_glove(tokens, dim=8, min_count=1, epochs=3, batch_size=256, progress=False, cache=False)
+    glove = T.train_glove(tokens, dim=8, min_count=1, epochs=3, batch_size=256, progress=False, cache=False)
     assert len(cbow.vectors) == len(glove.vectors) == len(S.Vocab.build(tokens, 1))
     assert glove.history[-1] < glove.history[0]
     with pytest.raises(InputError):
-        S.train_word2vec(tokens, kind="lstm")
+        T.train_word2vec(tokens, kind="lstm")
     with pytest.raises(InputError):
-        S.train_word2vec(tokens, batch_size=100, group=64)
+        T.train_word2vec(tokens, batch_size=100, group=64)
 
 
 def test_train_embeddings_uses_preset(home):
-    preset = S.PRESETS["smoke"]
-    run = S.train_embeddings("skipgram", toy_corpus(300), preset, min_count=1, batch_size=128, group=32, progress=False)
+    preset = chapter.PRESETS["smoke"]
+    run = chapter.train_embeddings("skipgram", toy_corpus(300), preset, min_count=1, batch_size=128, group=32, progress=False)
     assert run.vectors.dim == preset.dim
-    assert set(S.PRESETS) == {"smoke", "cpu", "gpu"}
+    assert set(chapter.PRESETS) == {"smoke", "cpu", "gpu"}
 
 
 def test_word_vectors_analogy_and_errors():
@@ -265,10 +267,29 @@ def test_word_vectors_analogy_and_errors():
 
 def test_gensim_reference_wraps_word2vec_and_fasttext():
     tokens = toy_corpus(300)
-    sg = S.train_gensim("skipgram", tokens, dim=8, min_count=1, epochs=1, workers=1)
-    ft = S.train_gensim("fasttext", tokens, dim=8, min_count=1, epochs=1, workers=1, buckets=1000)
+    sg = T.train_gensim("skipgram", tokens, dim=8, min_count=1, epochs=1, workers=1)
+    ft = T.train_gensim("fasttext", tokens, dim=8, min_count=1, epochs=1, workers=1, buckets=1000)
     assert sg.vectors.words[0] == "the" and not sg.vectors.has_subwords
     assert ft.vectors.has_subwords and ft.vectors.vector("unicorns").shape == (8,)
+
+
+def test_the_chapter_runs_end_to_end_on_the_experiment_protocol(home):
+    experiment = chapter.EXPERIMENT
+    preset = experiment.preset("smoke", max_sentences=300, min_count=2, batch_size=512, buckets=2000)
+    arms = (*chapter.KINDS, "gensim_skipgram")
+    lines = []
+    comparison = experiment.run(preset, arms=arms, progress=lines.append)
+    assert [(r["arm"], r["seed"]) for r in comparison.rows] == [(arm, 0) for arm in arms]
+    for r in comparison.rows:
+        assert -1.0 <= r["wordsim353"] <= 1.0 and r["vocab_size"] > 50
+        assert (r["learned"] is None) == r["arm"].startswith("gensim")  # gensim reports no loss to check
+    assert len(lines) == len(arms) and not any("cached scores" in line for line in lines)
+    again = experiment.run(preset, arms=("skipgram", "gensim_skipgram"), progress=lines.append)
+    assert again.rows[0]["from_cache"] and again.rows[0]["wordsim353"] == comparison.rows[0]["wordsim353"]
+    assert "cached scores" in lines[-2] and "cached scores" not in lines[-1]  # gensim's scores are never cached
+    header, rows = comparison.paper_table()
+    assert rows[0][:2] == ["ptmlab skip-gram", "55 / 59"] and rows[1][1] == "24 / 64"
+    assert comparison.direction()["a"] == "skipgram" and comparison.direction()["b"] == "cbow"
 
 
 # ============================================================================ widgets and exercises
@@ -282,7 +303,7 @@ def _toy_models():
 
 
 def test_neighbour_and_analogy_tables_answer_oov_only_with_subwords():
-    from ptmlab.widgets.embeddings import analogy_html, neighbours_html
+    from ptmlab.viz.embeddings import analogy_html, neighbours_html
 
     plain, sub = _toy_models()
     known = neighbours_html([plain, sub], "king", k=3)
@@ -295,7 +316,7 @@ def test_neighbour_and_analogy_tables_answer_oov_only_with_subwords():
 
 
 def test_projector_figure_colours_categories():
-    from ptmlab.widgets.embeddings import analogy_categories, projector_figure
+    from ptmlab.viz.embeddings import analogy_categories, projector_figure
 
     plain, _ = _toy_models()
     questions = {

@@ -131,7 +131,7 @@ def test_embedding_recorder_replays_training_in_the_final_pca_plane(tiny_config,
 
     from ptmlab.data.tokenizers import WordTokenizer
     from ptmlab.errors import InputError
-    from ptmlab.train.recipes import EmbeddingRecorder
+    from ptmlab.train.callbacks import EmbeddingRecorder
     from ptmlab.viz.projector import replay_figure
 
     torch.manual_seed(0)
@@ -156,3 +156,35 @@ def test_embedding_recorder_replays_training_in_the_final_pca_plane(tiny_config,
     assert len(figure.frames) == 4 and figure.layout.sliders[0].active == 3
     with pytest.raises(InputError, match="no embedding snapshots"):
         replay_figure(None)
+
+
+def test_the_roadmap_mlm_keeps_its_cache_key():
+    """The chapter-00 MLM's run key is what ptmlab.train.recipes used, so runs cached before the move still load."""
+    from types import SimpleNamespace
+
+    from ptmlab.chapters.roadmap import MLM_PRESETS, run_config
+    from ptmlab.io import config_hash
+
+    corpus = SimpleNamespace(name="wiki", sentences=["a"] * 17000)
+    key = run_config(MLM_PRESETS["cpu"], corpus)
+    assert "seeds" not in key and "expected" not in key
+    assert config_hash(key).startswith("0bd1ced8c938cccb")  # measured with the old recipes module
+
+
+def test_the_roadmap_chapter_runs_end_to_end_on_the_experiment_protocol(monkeypatch, tmp_path):
+    from ptmlab.chapters.roadmap import EXPERIMENT
+
+    monkeypatch.setenv("PTMLAB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PTMLAB_SHARED_CACHE", raising=False)
+    preset = EXPERIMENT.preset("smoke", max_sentences=400, vocab_size=400, d_model=32, steps=4, snapshots=2)
+    comparison = EXPERIMENT.run(preset, progress=None)
+    [row] = comparison.rows
+    assert (row["arm"], row["seed"], row["from_cache"]) == ("mlm", 0, False)
+    assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["unigram_accuracy"] <= 1.0
+    assert row["learned"] == (row["accuracy"] > row["unigram_accuracy"]) and "masked-token accuracy" in row["check"]
+    lines = []
+    again = EXPERIMENT.run(preset, progress=lines.append)
+    assert again.rows[0]["from_cache"] and again.rows[0]["accuracy"] == row["accuracy"]
+    assert "cached run, cached scores" in lines[0]
+    header, rows = comparison.paper_table()
+    assert header[1] == "accuracy" and rows[-1][1] == "0.49" and rows[0][1].startswith(f"{row['accuracy']:.3f}")

@@ -219,7 +219,7 @@ def pretrain(
 
 # ============================================================================ entity recovery with the query stream
 def query_stream_predictor(context_sees_all: bool = False, seed: int = 0) -> Callable:
-    """PLM's way to recover a span (for ptmlab.probe.spans.evaluate_span_recovery): the factorization order puts every
+    """PLM's way to recover a span (for ptmlab.tasks.spans.evaluate_span_recovery): the factorization order puts every
     other token first (in a seeded random order) and the span's pieces last, left to right, so piece k is predicted by
     the query stream from the context and pieces 1..k-1. Exact match under this teacher forcing equals exact match of
     greedy left-to-right decoding: all pieces are right given the gold prefix exactly when greedy gets them all right."""
@@ -253,7 +253,7 @@ def plm_span_recovery(
 ) -> dict[str, Any]:
     """Recover each held-out mention with a two-stream model's query stream (see `query_stream_predictor`).
 
-    `examples` are ptmlab.probe.spans.SpanExample (ids, start, end, label); same scores as evaluate_span_recovery."""
+    `examples` are ptmlab.tasks.spans.SpanExample (ids, start, end, label); same scores as evaluate_span_recovery."""
     from ptmlab.tasks.spans import evaluate_span_recovery
 
     predict = query_stream_predictor(context_sees_all, seed)

@@ -16,21 +16,19 @@ Conventions (the same as subword-nmt >= 0.2 and Hugging Face `tokenizers`, so th
   smallest token ids) except that it numbers the end-of-word characters in hash-map order, so the two can still differ
   on ties that involve those.
 
-Also here: the chapter's presets, a small loader for the hand-segmented Chinese sample, and the measurements the chapter
-plots (OOV rate and sequence length of any tokenizer on held-out text)."""
+Also here: the measurements chapter 02 plots (OOV rate and sequence length of any tokenizer on held-out text). The
+chapter's own parts (presets, the vocabulary sweep, the Chinese study, rare words) are in ptmlab.chapters.tokenization."""
 
 from __future__ import annotations
 
 import heapq
 import json
 import re
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ptmlab.data.tokenizers import SPECIAL_TOKENS, UNK, normalize, train_tokenizer
+from ptmlab.data.tokenizers import SPECIAL_TOKENS, UNK, normalize
 from ptmlab.errors import DataError, InputError
 
 END_OF_WORD = "</w>"
@@ -39,59 +37,6 @@ _SPECIAL_RE = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + 
 
 Pair = tuple[str, str]
 Symbols = tuple[str, ...]
-
-
-# ----------------------------------------------------------------------------- presets
-@dataclass(frozen=True)
-class TokenizationPreset:
-    """Sizes for chapter 02 (no GPU involved: tokenizers train on the CPU in every preset)."""
-
-    train_sentences: int | None  # sentences of the Wikipedia extract to use (None: all ~17k)
-    heldout_fraction: float  # share of documents kept aside to measure OOV rate and sequence length
-    bpe_merges: int  # merges our from-scratch BPE learns (and Hugging Face's, for the comparison)
-    compare_vocab_size: int  # vocabulary size of the tokenizers compared side by side
-    sweep_vocab_sizes: tuple[int, ...]  # vocabulary sizes for the OOV / sequence-length curves
-    unigram_vocab_sizes: tuple[int, ...]  # fewer points for Unigram, whose EM training is the slow one
-    expected: str  # what the notebook should print, for this preset
-
-
-PRESETS = {
-    "smoke": TokenizationPreset(
-        train_sentences=1500,
-        heldout_fraction=0.2,
-        bpe_merges=300,
-        compare_vocab_size=1000,
-        sweep_vocab_sizes=(250, 500, 1000),
-        unigram_vocab_sizes=(1000,),
-        expected=(
-            "ours = Hugging Face merge for merge until the first tie between end-of-word characters (run-dependent: step"
-            " 111, 269 or none in three runs), 100% same set; held-out OOV at 1000: word ~37%, subword kinds < 0.1%"
-        ),
-    ),
-    "cpu": TokenizationPreset(
-        train_sentences=None,
-        heldout_fraction=0.1,
-        bpe_merges=3000,
-        compare_vocab_size=8000,
-        sweep_vocab_sizes=(500, 1000, 2000, 4000, 8000, 16000),
-        unigram_vocab_sizes=(2000, 8000, 16000),
-        expected=(
-            "ours = Hugging Face merge for merge until the first tie between end-of-word characters (step 2403 in 3 of 3"
-            " runs: ic+k</w> vs ic+t</w>, both 57; HF's order there is random per run), 100% same set, 100% same"
-            " held-out splits; held-out OOV at 8k: word 13.2%, every subword kind 0.02% (unseen characters);"
-            " tokens/sentence at 8k: word 24.1, BPE 32.1, WordPiece 31.9, Unigram 32.2, characters 128.9"
-        ),
-    ),
-    "gpu": TokenizationPreset(  # nothing here uses a GPU: the cpu preset with a longer BPE and a 32k point
-        train_sentences=None,
-        heldout_fraction=0.1,
-        bpe_merges=6000,
-        compare_vocab_size=16000,
-        sweep_vocab_sizes=(500, 1000, 2000, 4000, 8000, 16000, 32000),
-        unigram_vocab_sizes=(1000, 4000, 16000, 32000),
-        expected="target, not measured: as cpu, with 6000 merges and a 32k point",
-    ),
-}
 
 
 # ----------------------------------------------------------------------------- step 1: words and their frequencies
@@ -566,58 +511,6 @@ def mean_sequence_length(tokenizer, texts: Sequence[str]) -> float:
     return sum(len(toks) for toks in tokenize_many(tokenizer, texts)) / len(texts)
 
 
-@dataclass
-class Sweep:
-    """What `sweep_vocab_sizes` returns: one record per trained tokenizer, and the tokenizers themselves."""
-
-    records: list[dict]
-    tokenizers: dict[tuple[str, int | None], object]  # (kind, requested vocab size) -> tokenizer
-
-    def best(self, kind: str, vocab_size: int):
-        """The tokenizer of `kind` whose requested size is closest to `vocab_size`."""
-        options = [(k, v) for k, v in self.tokenizers if k == kind]
-        if not options:
-            raise InputError(f"No {kind!r} tokenizer in this sweep.", fix=f"Include {kind!r} in kinds.")
-        return self.tokenizers[min(options, key=lambda kv: abs((kv[1] or vocab_size) - vocab_size))]
-
-
-def sweep_vocab_sizes(
-    train_texts: Sequence[str],
-    heldout_texts: Sequence[str],
-    vocab_sizes: Sequence[int],
-    kinds: Sequence[str] = ("word", "char", "bpe", "wordpiece", "unigram"),
-    sizes_for: Mapping[str, Sequence[int]] | None = None,
-    progress: bool = True,
-) -> Sweep:
-    """Train every kind at every vocabulary size; measure held-out OOV rate and sequence length of each.
-
-    `sizes_for` overrides the sizes of one kind (Unigram's EM training is the slow one). The character tokenizer has one
-    vocabulary (every character seen), so it is trained once. Records hold kind, requested, vocab_size (what the
-    trainer really produced: it can be smaller on a small corpus), oov_rate, mean_length, tokens_per_word, seconds."""
-    sizes_for = dict(sizes_for or {})
-    jobs = []
-    for kind in kinds:
-        sizes = [None] if kind == "char" else list(sizes_for.get(kind, vocab_sizes))
-        jobs.extend((kind, size) for size in sizes)
-    bar = _progress(len(jobs), "tokenizers") if progress else None
-    records, tokenizers = [], {}
-    for kind, size in jobs:
-        if bar is not None:
-            bar.set_postfix_str(f"{kind} {size or ''}")
-        start = time.perf_counter()
-        tokenizer = train_tokenizer(train_texts, kind=kind, vocab_size=size or 0)
-        seconds = time.perf_counter() - start
-        record = measure(tokenizer, heldout_texts)
-        record.update(requested=size, seconds=seconds)
-        records.append(record)
-        tokenizers[kind, size] = tokenizer
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return Sweep(records, tokenizers)
-
-
 def measure(tokenizer, heldout_texts: Sequence[str], name: str | None = None) -> dict:
     """Held-out OOV rate, tokens per sentence and tokens per word of one tokenizer (ours, ptmlab's or a pre-trained)."""
     sentences = [t for t in heldout_texts if t.strip()]
@@ -637,95 +530,3 @@ def measure(tokenizer, heldout_texts: Sequence[str], name: str | None = None) ->
         "tokens_per_word": mean_length * len(sentences) / max(n_words, 1),
         "seconds": 0.0,
     }
-
-
-# ----------------------------------------------------------------------------- Chinese: characters vs words
-def chinese_samples(path: str | Path | None = None) -> list[tuple[str, list[str]]]:
-    """Hand-written Chinese sentences with a word segmentation: [(sentence, [word, ...]), ...].
-
-    Reads data/samples/chinese_sentences.tsv (sentence<TAB>space-separated words). The synthetic world's Chinese
-    documents will replace this small sample when they exist."""
-    if path is None:
-        path = _data_dir() / "samples" / "chinese_sentences.tsv"
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"No Chinese sample at {path}.", fix="Run from a source checkout of ptmlab (data/samples/).")
-    samples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2:
-            raise DataError(
-                f"{path.name} line {number} should be 'sentence<TAB>words'.", fix="Fix or restore the file."
-            )
-        sentence, words = parts[0].strip(), parts[1].split()
-        if "".join(words) != sentence.replace(" ", ""):
-            raise DataError(
-                f"{path.name} line {number}: the words do not spell the sentence.", fix="Fix the segmentation."
-            )
-        samples.append((sentence, words))
-    return samples
-
-
-def _data_dir() -> Path:
-    try:
-        from ptmlab.data.manifest import data_dir
-
-        return data_dir()
-    except (ImportError, DataError):
-        return Path(__file__).resolve().parents[2] / "data"
-
-
-def unit_vocabulary_study(train: Sequence[Sequence[str]], test: Sequence[Sequence[str]], name: str = "") -> dict:
-    """Vocabulary size learned from `train` units and the OOV rate / sequence length on `test` units.
-
-    Units are characters or words of segmented sentences; the same function serves both, which is the point."""
-    vocab = {u for units in train for u in units}
-    test_units = [u for units in test for u in units]
-    if not test_units:
-        raise InputError("No test units.", fix="Pass at least one non-empty test sentence.")
-    oov = [u for u in test_units if u not in vocab]
-    return {
-        "units": name,
-        "vocab_size": len(vocab),
-        "oov_rate": len(oov) / len(test_units),
-        "mean_length": len(test_units) / len(test),
-        "oov_examples": sorted(set(oov))[:12],
-    }
-
-
-def chinese_characters_vs_words(samples: Sequence[tuple[str, Sequence[str]]], n_test: int = 10) -> list[dict]:
-    """Train on all but the last `n_test` sentences; compare character and word vocabularies on the rest."""
-    if len(samples) <= n_test:
-        raise InputError(f"Need more than {n_test} sentences, got {len(samples)}.", fix="Use a smaller n_test.")
-    train, test = samples[:-n_test], samples[-n_test:]
-    chars = lambda rows: [[c for c in s if not c.isspace()] for s, _ in rows]  # noqa: E731
-    words = lambda rows: [list(w) for _, w in rows]  # noqa: E731
-    return [
-        unit_vocabulary_study(chars(train), chars(test), "characters"),
-        unit_vocabulary_study(words(train), words(test), "words"),
-    ]
-
-
-def rare_words(
-    train_texts: Sequence[str], heldout_texts: Sequence[str], n: int = 8, max_train_count: int = 1
-) -> list[str]:
-    """Held-out words seen at most `max_train_count` times in training (0 = unseen), longest first: good stress tests."""
-    train = word_frequencies(train_texts)
-    held = word_frequencies(heldout_texts)
-    candidates = [w for w in held if train.get(w, 0) <= max_train_count and w.isalpha() and len(w) >= 7]
-    candidates.sort(key=lambda w: (-len(w), w))
-    picked, step = [], max(1, len(candidates) // max(n, 1))
-    for w in candidates[::step]:  # spread over lengths rather than only the very longest
-        picked.append(w)
-        if len(picked) == n:
-            break
-    return picked
-
-
-def timed(fn: Callable, *args, **kwargs):
-    """(result, seconds): a one-line timer for the notebook."""
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start

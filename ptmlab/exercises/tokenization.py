@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from typing import Any
 
+from ptmlab.chapters import tokenization as chapter
 from ptmlab.data import bpe
 from ptmlab.exercises.base import Exercise
 
@@ -201,11 +202,11 @@ class ChineseOOV(Exercise):
 
     def test(self, answer: Any) -> None:
         self.expect_close(answer([["a", "b"]], [["a", "c"], ["b", "b"]]), 0.25, 1e-9, "OOV rate on a toy case")
-        samples = bpe.chinese_samples()
+        samples = chapter.chinese_samples()
         train, test = samples[:-10], samples[-10:]
         for name, units in (
             ("characters", lambda rows: [list(s) for s, _ in rows]),
             ("words", lambda rows: [w for _, w in rows]),
         ):
-            expected = bpe.unit_vocabulary_study(units(train), units(test))["oov_rate"]
+            expected = chapter.unit_vocabulary_study(units(train), units(test))["oov_rate"]
             self.expect_close(answer(units(train), units(test)), expected, 1e-9, f"OOV rate of {name}")

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
 from ptmlab.data.tokenizers import SPECIAL_TOKENS, Tokenizer
-from ptmlab.errors import DataError, InputError
+from ptmlab.errors import InputError
 from ptmlab.models.translation import TLMConfig, TranslationLanguageModel, language_and_positions  # noqa: F401  (re-exported)
-from ptmlab.objectives.base import Corruption, Op, special_positions
+from ptmlab.objectives.base import Corruption, special_positions
 from ptmlab.objectives.mlm import MaskedLM
 
 STRATEGY_NAMES = ("subword", "whole_word", "span", "entity")
@@ -472,52 +470,6 @@ def corrupt_data(objective: MaskedLM, data: torch.Tensor, generator: torch.Gener
     return objective.corrupt(data, generator)
 
 
-def masking_statistics(
-    objective: MaskedLM, data: torch.Tensor, tokenizer: Tokenizer | None = None, *, n_draws: int = 5, seed: int = 0
-) -> dict[str, float]:
-    """What a strategy does on average over `n_draws` corruptions of `data` ([N, T] or [N, 2, T] with span ids).
-
-    rate: share of non-special tokens predicted; mask/random/unchanged: the 80/10/10 shares; mean_run: average length
-    of a run of consecutive predicted tokens; split_words: share of touched words only partly predicted (needs the
-    tokenizer); in_entities: share of predicted tokens inside gold entity spans (needs span ids)."""
-    generator = torch.Generator().manual_seed(seed)
-    tokens, span_ids = split_spans(data)
-    if tokenizer is not None:  # every piece's word number, unique across rows
-        starts = word_starts(tokens, *word_boundary_tables(tokenizer), objective.special_ids)
-        word_of = torch.cumsum(starts.long(), 1) + torch.arange(len(tokens))[:, None] * (tokens.shape[1] + 1)
-        real = ~special_positions(tokens, objective.special_ids)
-        _, word_index = torch.unique(word_of[real], return_inverse=True)
-        n_pieces = torch.bincount(word_index)
-    count = dict.fromkeys(("chosen", "maskable", "masked", "random", "unchanged", "runs", "words", "split", "ent"), 0)
-    for _ in range(n_draws):
-        batch = corrupt_data(objective, data, generator)
-        chosen = batch.loss_mask
-        count["chosen"] += int(chosen.sum())
-        count["maskable"] += int((batch.record != Op.SPECIAL).sum())
-        for key, op in (("masked", Op.MASKED), ("random", Op.REPLACED), ("unchanged", Op.UNCHANGED)):
-            count[key] += int((batch.record == op).sum())
-        count["runs"] += int((chosen[:, 1:] & ~chosen[:, :-1]).sum() + chosen[:, 0].sum())
-        if span_ids is not None:
-            count["ent"] += int((chosen & (span_ids > 0)).sum())
-        if tokenizer is not None:
-            n_hit = torch.bincount(word_index, weights=chosen[real].float(), minlength=len(n_pieces))
-            count["words"] += int((n_hit > 0).sum())
-            count["split"] += int(((n_hit > 0) & (n_hit < n_pieces)).sum())
-    chosen = max(1, count["chosen"])
-    stats = {
-        "rate": count["chosen"] / max(1, count["maskable"]),
-        "mask": count["masked"] / chosen,
-        "random": count["random"] / chosen,
-        "unchanged": count["unchanged"] / chosen,
-        "mean_run": count["chosen"] / max(1, count["runs"]),
-    }
-    if tokenizer is not None:
-        stats["split_words"] = count["split"] / max(1, count["words"])
-    if span_ids is not None:
-        stats["in_entities"] = count["ent"] / chosen
-    return stats
-
-
 # ============================================================================ translation language modelling (XLM)
 class TranslationLM(MaskedLM):
     """Translation language modelling (Lample & Conneau 2019, XLM): BERT's masking on a sentence and its translation
@@ -538,128 +490,3 @@ class TranslationLM(MaskedLM):
         settings = asdict(config) | {"reset_positions": self.reset_positions}
         settings["n_segments"] = max(config.n_segments, 2) if self.language_embeddings else 0
         return TranslationLanguageModel(TLMConfig(**settings))
-
-
-_CJK_RE = re.compile(r"([\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef])")
-
-
-def space_cjk(text: str) -> str:
-    """Put spaces around every Chinese character and CJK punctuation mark, as BERT's tokenizer does for Chinese: one
-    character, one word."""
-    return " ".join(_CJK_RE.sub(r" \1 ", unicodedata.normalize("NFKC", text)).split())
-
-
-def load_parallel(path: str | Path | None = None) -> list[tuple[str, str]]:
-    """(english, chinese) pairs from a TSV file; by default data/samples/parallel_en_zh.tsv (hand-made, 109 pairs).
-    The Chinese side comes back with its characters spaced (`space_cjk`)."""
-    if path is None:
-        from ptmlab.data.manifest import data_dir
-
-        path = data_dir() / "samples" / "parallel_en_zh.tsv"
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"No parallel text at {path}.",
-            fix="Restore data/samples/parallel_en_zh.tsv from git, or pass the path of a TSV file with one "
-            "'english<TAB>chinese' pair per line.",
-        )
-    pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        columns = line.split("\t")
-        if len(columns) != 2 or not all(c.strip() for c in columns):
-            raise DataError(
-                f"Line {number} of {path} is not 'english<TAB>chinese': {line[:60]!r}.",
-                fix="Separate the two sentences with one tab character.",
-            )
-        pairs.append((columns[0].strip(), space_cjk(columns[1])))
-    if not pairs:
-        raise DataError(f"{path} holds no sentence pairs.", fix="Add lines of the form 'english<TAB>chinese'.")
-    return pairs
-
-
-def _pair_ids(tokenizer: Tokenizer, first: str, second: str) -> list[int]:
-    encode = tokenizer.encode
-    return [
-        tokenizer.cls_id,
-        *encode(first, add_special_tokens=False),
-        tokenizer.sep_id,
-        *encode(second, add_special_tokens=False),
-        tokenizer.sep_id,
-    ]
-
-
-def pack_pairs(tokenizer: Tokenizer, pairs: Sequence[tuple[str, str]], max_len: int = 64) -> torch.Tensor:
-    """[N, T] ids '[CLS] a [SEP] b [SEP]', right-padded with [PAD] to the longest pair (T <= max_len)."""
-    if not pairs:
-        raise InputError("No sentence pairs to pack.", fix="Pass at least one (english, chinese) pair.")
-    rows = [_pair_ids(tokenizer, a, b) for a, b in pairs]
-    for (a, _), ids in zip(pairs, rows):
-        if len(ids) > max_len:
-            raise InputError(
-                f"The pair {a[:30]!r} is {len(ids)} tokens long; max_len is {max_len}.",
-                fix="Use shorter sentences or a larger max_len.",
-            )
-    longest = max(len(r) for r in rows)
-    return torch.tensor([r + [tokenizer.pad_id] * (longest - len(r)) for r in rows])
-
-
-def _first_sentence(ids: torch.Tensor) -> torch.Tensor:
-    """Bool [B, T]: the real (non-special) tokens of the first sentence of each pair."""
-    special = special_positions(ids, list(range(len(SPECIAL_TOKENS))))
-    return (language_and_positions(ids)[0] == 0) & ~special
-
-
-@torch.no_grad()
-def translation_gain(
-    model, pairs_ids: torch.Tensor, *, mask_prob: float = 0.15, mask_id: int = 4, seed: int = 0, draws: int = 5
-) -> dict[str, float]:
-    """Accuracy on masked tokens of the SECOND sentence, with the first sentence visible vs hidden from attention.
-
-    If TLM learned to translate, seeing the English sentence should raise the accuracy on masked Chinese words."""
-    generator = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
-    real = pairs_ids != 0
-    first = _first_sentence(pairs_ids)
-    candidates = real & ~first & ~special_positions(pairs_ids, list(range(len(SPECIAL_TOKENS))))
-    hits, total = {"with_first": 0, "without_first": 0}, 0
-    model.eval()
-    for _ in range(draws):
-        chosen = (torch.rand(pairs_ids.shape, generator=generator) < mask_prob) & candidates
-        inputs = torch.where(chosen, torch.full_like(pairs_ids, mask_id), pairs_ids)
-        for key, visible in (("with_first", real), ("without_first", real & ~first)):
-            out = model(inputs.to(device), visible.long().to(device), predict_positions=chosen.to(device))
-            hits[key] += int((out.extras["logits"].argmax(-1).cpu() == pairs_ids[chosen]).sum())
-        total += int(chosen.sum())
-    return {k: v / max(1, total) for k, v in hits.items()} | {"n_predicted": total}
-
-
-@torch.no_grad()
-def tlm_fill_mask(
-    model, tokenizer: Tokenizer, first: str, second: str, *, top_k: int = 5, hide_first: bool = False
-) -> list[list[tuple[str, float]]]:
-    """Fill the [MASK]s of a sentence pair with a TLM model: e.g. first='the cat is eating fish .',
-    second='猫在吃[MASK]。'. hide_first=True hides the first sentence from attention, to see what it contributed."""
-    second = space_cjk(second)
-    if "[MASK]" not in first + second:
-        raise InputError("Neither sentence has a [MASK] to fill.", fix="Write [MASK] where a word should be predicted.")
-    ids = torch.tensor([_pair_ids(tokenizer, first, second)])
-    if ids.shape[1] > model.config.max_len:
-        raise InputError(
-            f"The pair is {ids.shape[1]} tokens long; the model takes {model.config.max_len}.",
-            fix="Use shorter sentences.",
-        )
-    device = next(model.parameters()).device
-    visible = torch.ones_like(ids)
-    if hide_first:
-        visible[_first_sentence(ids)] = 0
-    model.eval()
-    out = model(ids.to(device), visible.to(device), predict_positions=(ids == tokenizer.mask_id).to(device))
-    probs = out.extras["logits"].float().softmax(-1).cpu()
-    probs[:, : len(SPECIAL_TOKENS)] = 0
-    values, indices = probs.topk(top_k, dim=-1)
-    return [
-        [(tokenizer.id_to_token(i), float(p)) for p, i in zip(v.tolist(), ix.tolist())]
-        for v, ix in zip(values, indices)
-    ]

@@ -113,13 +113,13 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence[object]], caption:
 def vocab_sweep_figure(records: Sequence[Mapping], references: Sequence[Mapping] = (), title: str = ""):
     """Two panels against vocabulary size (log scale): held-out OOV rate and mean tokens per sentence.
 
-    `records` come from `ptmlab.data.bpe.sweep_vocab_sizes` (one line per kind; the character tokenizer, which has a
+    `records` come from `ptmlab.chapters.tokenization.sweep_vocab_sizes` (one line per kind; the character tokenizer, which has a
     single vocabulary, is one marker); `references` (e.g. a pre-trained tokenizer measured with `bpe.measure`) are stars."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     if not records:
-        raise InputError("No measurements to plot.", fix="Run ptmlab.data.bpe.sweep_vocab_sizes first.")
+        raise InputError("No measurements to plot.", fix="Run ptmlab.chapters.tokenization.sweep_vocab_sizes first.")
     figure = make_subplots(
         rows=1,
         cols=2,
@@ -218,7 +218,7 @@ def curve_svg(
 
 
 def units_figure(studies: Sequence[Mapping], title: str = "Chinese: characters vs words"):
-    """Bars: vocabulary size and held-out OOV rate for each unit (records from `bpe.chinese_characters_vs_words`)."""
+    """Bars: vocabulary size and held-out OOV rate for each unit (records from `chapters.tokenization.chinese_characters_vs_words`)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 

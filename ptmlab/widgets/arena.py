@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ptmlab.widgets.base import Widget
+
 VIEWS = {
     "scoreboard": "scoreboard (mean ± sd, dots = seeds)",
     "curves": "learning curves vs FLOPs",
@@ -23,7 +25,7 @@ PRESETS_OF_KEYS = {  # quick picks: the comparisons the papers made
 }
 
 
-class ArenaBoard:
+class ArenaBoard(Widget):
     """`ArenaBoard(result).display()`: checkboxes per objective (grouped by family), a quick-pick menu, a view menu.
 
     `update()` redraws and returns the current figure (also callable without a front end, e.g. in tests)."""
@@ -31,16 +33,17 @@ class ArenaBoard:
     def __init__(self, result, keys: Sequence[str] | None = None, view: str = "scoreboard"):
         import ipywidgets as w
 
-        from ptmlab.probe.arena import CONTESTANTS
+        from ptmlab.chapters.objective_arena import CONTESTANTS
 
         self.result = result
-        chosen = set(keys or result.keys)
+        chosen = set(keys or result.arms)
         self.boxes = {
-            k: w.Checkbox(value=k in chosen, description=CONTESTANTS[k].label, indent=False,
-                          layout=w.Layout(width="190px"))  # fmt: skip
-            for k in result.keys
+            k: w.Checkbox(
+                value=k in chosen, description=CONTESTANTS[k].label, indent=False, layout=w.Layout(width="190px")
+            )  # fmt: skip
+            for k in result.arms
         }
-        families = list(dict.fromkeys(CONTESTANTS[k].family for k in result.keys))
+        families = list(dict.fromkeys(CONTESTANTS[k].family for k in result.arms))
         columns = [
             w.VBox([w.HTML(f"<b>{family}</b>"), *[b for k, b in self.boxes.items() if CONTESTANTS[k].family == family]])
             for family in families
@@ -50,7 +53,9 @@ class ArenaBoard:
         self.message = w.HTML()
         import plotly.graph_objects as go
 
-        self.figure_widget = go.FigureWidget()  # redrawn in place: no Output-widget capture, which can stall a headless kernel
+        self.figure_widget = (
+            go.FigureWidget()
+        )  # redrawn in place: no Output-widget capture, which can stall a headless kernel
         for box in self.boxes.values():
             box.observe(lambda _: self.update(), names="value")
         self.view.observe(lambda _: self.update(), names="value")
@@ -96,25 +101,19 @@ class ArenaBoard:
         if self._muted:
             return None
         figure = self.figure()
-        from ptmlab.widgets.encoders import _replace_figure
+        from ptmlab.widgets.base import replace_figure
 
         self.message.value = "" if figure is not None else "<i>Tick at least one objective.</i>"
         if figure is not None:
-            _replace_figure(self.figure_widget, figure)
+            replace_figure(self.figure_widget, figure)
         return figure
-
-    def display(self) -> ArenaBoard:
-        from IPython.display import display
-
-        display(self.widget)
-        return self
 
 
 def corruption_lineup(tokenizer, text: str, keys: Sequence[str] | None = None, seed: int = 0):
     """One sentence through every objective that reads plain text: what each one hides, changes or predicts."""
     from IPython.display import HTML
 
-    from ptmlab.probe.arena import CONTESTANTS, make_contestant
+    from ptmlab.chapters.objective_arena import CONTESTANTS, make_contestant
     from ptmlab.viz.corruption import show_corruption
 
     parts = []

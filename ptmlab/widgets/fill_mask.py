@@ -1,31 +1,16 @@
 """Fill-mask app: type a sentence with [MASK], see the model's guesses as a bar chart.
 
-The interactive face of BERT's masked-LM objective (Devlin et al. 2019); errors show as a message, not a traceback."""
+The interactive face of BERT's masked-LM objective (Devlin et al. 2019); errors show as a message, not a traceback.
+Interaction only: the figure is ptmlab.viz.fill_mask.predictions_figure."""
 
 from __future__ import annotations
 
 from ptmlab.errors import PtmlabError
+from ptmlab.viz.fill_mask import predictions_figure
+from ptmlab.widgets.base import Widget, error_html, replace_figure
 
 
-def predictions_figure(predictions: list[list[tuple[str, float]]], title: str = ""):
-    """One horizontal bar chart per [MASK]: tokens by probability (a pure function, tested without a browser)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    figure = make_subplots(rows=1, cols=len(predictions), subplot_titles=[f"[MASK] #{i + 1}" for i in
-                                                                         range(len(predictions))])
-    for col, guesses in enumerate(predictions, start=1):
-        tokens = [t for t, _ in guesses][::-1]
-        probs = [p for _, p in guesses][::-1]
-        figure.add_trace(go.Bar(x=probs, y=tokens, orientation="h", text=[f"{p:.1%}" for p in probs],
-                                textposition="auto", showlegend=False), row=1, col=col)
-        figure.update_xaxes(range=[0, 1], title_text="probability", row=1, col=col)
-    figure.update_layout(title=title or "What the model guesses for each [MASK]", height=320,
-                         margin=dict(l=10, r=10, t=60, b=40))
-    return figure
-
-
-class FillMaskApp:
+class FillMaskApp(Widget):
     """`FillMaskApp(model, tokenizer).display()`; `.predict(text)` updates it from code (and from the text box)."""
 
     def __init__(self, model, tokenizer, text: str = "The [MASK] of the united states is washington .", top_k: int = 5):
@@ -50,19 +35,8 @@ class FillMaskApp:
         try:
             predictions = fill_mask(self.model, self.tokenizer, self.text.value, self.top_k)
         except PtmlabError as err:
-            self.message.value = f"<span style='color:#c0392b'>⚠️ {err.message} <i>{err.fix or ''}</i></span>"
+            self.message.value = error_html(err)
             return None
         self.message.value = ""
-        new = predictions_figure(predictions)
-        with self.figure.batch_update():
-            self.figure.data = []
-            self.figure.layout = new.layout
-            for trace in new.data:
-                self.figure.add_trace(trace)
+        replace_figure(self.figure, predictions_figure(predictions))
         return predictions
-
-    def display(self):
-        from IPython.display import display
-
-        display(self.widget)
-        return self

@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from ptmlab.data.bpe import BPE, END_OF_WORD, segmentation_at, tokenize_many
 from ptmlab.errors import InputError, PtmlabError
 from ptmlab.viz.tokens import comparison_html, curve_svg, segmentation_html
+from ptmlab.widgets.base import Widget
 
 
-class MergeExplorer:
+class MergeExplorer(Widget):
     """`MergeExplorer(bpe_model, words).display()`: a slider (and a play button) over merge steps.
 
     Shows the merge learned at the chosen step, the vocabulary size, how each word is segmented at that point (words
@@ -70,12 +71,6 @@ class MergeExplorer:
             )
         return now
 
-    def display(self):
-        from IPython.display import display
-
-        display(self.widget)
-        return self
-
 
 def _show(symbol: str) -> str:
     import html
@@ -83,7 +78,7 @@ def _show(symbol: str) -> str:
     return html.escape(symbol)
 
 
-class TokenizerComparison:
+class TokenizerComparison(Widget):
     """`TokenizerComparison({"word": tok, "BPE (ours)": bpe, ...}).display()`: type a sentence, see every split.
 
     Each value needs a `tokenize(text)` method (ptmlab tokenizers, our BPE) or is a Hugging Face `tokenizers.Tokenizer`.
@@ -126,12 +121,6 @@ class TokenizerComparison:
         self.output.value = comparison_html(rows, errors=errors) + _legend()
         self.last = rows
         return rows
-
-    def display(self):
-        from IPython.display import display
-
-        display(self.widget)
-        return self
 
 
 def _legend() -> str:

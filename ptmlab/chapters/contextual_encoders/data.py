@@ -1,7 +1,7 @@
 """The agreement task's data: sentences from the synthetic world with the verb masked, at controlled distances.
 
 Linzen et al. 2016 (number agreement with attractors as a probe of long-range syntax); the sentences come from
-`ptmlab.data.world.agreement_examples`. Used by `ptmlab.probe.agreement` (chapter 03)."""
+`ptmlab.data.world.agreement_examples`. Used by `ptmlab.chapters.contextual_encoders.agreement` (chapter 03)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ptmlab.chapters.contextual_encoders.presets import CONDITIONS  # noqa: F401  (the task's two conditions)
 from ptmlab.errors import InputError
 
 if TYPE_CHECKING:
-    from ptmlab.probe.agreement import AgreementPreset
+    from ptmlab.chapters.contextual_encoders.presets import AgreementPreset
 
-CONDITIONS = ("no attractors", "attractors")
 LABEL_NAMES = {0: "singular", 1: "plural"}  # the world's AgreementExample.label
 
 

@@ -1,24 +1,24 @@
-"""Which noising makes a better pre-trained encoder? Each one pre-trains the same encoder-decoder; a reading task decides.
+"""Chapter 06, Seq2Seq MLM and denoising: which noising pre-trains a better encoder-decoder? Each one pre-trains the
+same model; fine-tuned extractive fact QA on held-out worlds decides.
 
 Lewis et al. 2020, BART Table 1 (document rotation 77.2 and sentence shuffling 85.4 SQuAD F1, far below token masking,
 deletion and text infilling at 90.4-90.8) and Raffel et al. 2020, T5 (deshuffling collapses: 73.17 vs 82.96 GLUE).
-This module holds the task (fact QA on held-out worlds); the training loops and seed statistics are ptmlab.tasks."""
+Fact QA is ptmlab.tasks.qa, its fine-tuning ptmlab.tasks.qa_finetune, the loop over arms x seeds ptmlab.experiment."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ptmlab.data.tokenizers import Tokenizer
 from ptmlab.errors import InputError
+from ptmlab.experiment import ChapterPreset, Comparison, Experiment, resolve_preset
 from ptmlab.models.qa import SpanQAModel
 from ptmlab.models.transformer import TransformerConfig
-from ptmlab.tasks.qa import FactQA, cloze_question, evaluate_qa, fact_qa, span_logits_masked  # noqa: F401
+from ptmlab.tasks.qa import FactQA, cloze_question, fact_qa
 
 # The noisings of BART Table 1, T5's deshuffling and the two Seq2Seq MLMs, plus "none" (no pre-training at all).
 BART_NOISINGS = ("token_masking", "token_deletion", "text_infilling", "sentence_permutation", "document_rotation")
@@ -51,7 +51,7 @@ GOOD, POOR = ("token_masking", "token_deletion", "text_infilling"), ("sentence_p
 
 
 @dataclass(frozen=True)
-class Seq2SeqPreset:
+class Seq2SeqPreset(ChapterPreset):
     """Sizes for chapter 06. Pre-training text: the documents of worlds 0..pretrain_worlds-1; the reading task uses
     two held-out worlds (one to fine-tune, one to test), so answers must be read, not remembered."""
 
@@ -68,12 +68,11 @@ class Seq2SeqPreset:
     finetune_steps: int = 100
     finetune_lr: float = 1e-3
     seeds: tuple[int, ...] = (0, 1, 2)
-    objectives: tuple[str, ...] = ("none", *BART_NOISINGS, "token_shuffling")  # MASS, T5 spans: gpu preset
+    arms: tuple[str, ...] = ("none", *BART_NOISINGS, "token_shuffling")  # the objectives (MASS, T5 spans: gpu preset)
     mask_ratio: float = 0.3  # BART's share of noised tokens for masking, deletion and infilling
     dropout: float = 0.0  # a few epochs over small data need none, and on CPU dropout costs about a quarter of a step
-    expected: str = ""  # what the notebook tells the learner to expect
-    expected_minutes: float = 0.0  # the notebook once the cache is full
     cache_minutes: float = 0.0  # filling the cache: every objective x seed pre-trained and fine-tuned
+    # expected_minutes (ChapterPreset): the notebook once the cache is full
 
 
 PRESETS: dict[str, Seq2SeqPreset] = {
@@ -88,7 +87,7 @@ PRESETS: dict[str, Seq2SeqPreset] = {
         qa_test=48,
         finetune_steps=8,
         seeds=(0,),
-        objectives=("none", "text_infilling", "document_rotation"),
+        arms=("none", "text_infilling", "document_rotation"),
         expected="numbers are noise at this size (measured: F1 7.6-8.0 for all three, 1 seed)",
         expected_minutes=1.0,  # measured: the whole notebook in 62 s on 2 cores shared with other jobs (load 5)
         cache_minutes=0.3,
@@ -111,7 +110,7 @@ PRESETS: dict[str, Seq2SeqPreset] = {
         lr=1e-3,
         finetune_steps=300,
         seeds=(0, 1, 2, 3, 4),
-        objectives=OBJECTIVES,
+        arms=OBJECTIVES,
         expected="target, not measured: the cpu direction with larger gaps",
         expected_minutes=1.0,  # target, not measured
         cache_minutes=30.0,  # target, not measured
@@ -181,9 +180,6 @@ def pack_documents(tokenizer: Tokenizer, documents: list[list[str]], block_len: 
     return out
 
 
-# ============================================================================ the reading task
-
-
 # ============================================================================ pre-training and fine-tuning
 def make_objective(name: str, tokenizer: Tokenizer, mask_ratio: float = 0.3):
     """The Objective for one row of the comparison ('none' has none)."""
@@ -242,11 +238,10 @@ def pretrain(
 
     name 'none' returns the untrained, seeded model (the no-pre-training baseline)."""
     from ptmlab.models.seq2seq import EncoderDecoder
-    from ptmlab.runtime import pick_preset
     from ptmlab.train.cache import Run
     from ptmlab.train.pretrain import pretrain_objective
 
-    preset = preset if isinstance(preset, Seq2SeqPreset) else pick_preset(PRESETS, preset)
+    preset = resolve_preset(PRESETS, preset)
     if name not in OBJECTIVES:
         raise InputError(f"Unknown objective {name!r}.", fix=f"Use one of {list(OBJECTIVES)}.")
     tokenizer = build_tokenizer(preset.pretrain_worlds)
@@ -275,33 +270,12 @@ def pretrain(
 def finetune_qa(
     encoder_decoder, train: FactQA, test: FactQA, preset: Seq2SeqPreset, seed: int = 0, progress: bool = True
 ) -> tuple[SpanQAModel, dict[str, Any]]:
-    """Copy the pre-trained encoder under a span head and fine-tune everything on `train`; score on `test`."""
-    from ptmlab.runtime import get_device
-    from ptmlab.tasks.finetune import finetune
+    """Copy the pre-trained encoder under a span head and fine-tune everything on `train`; score on `test` (with the
+    preset's fine-tuning steps, learning rate and batch size: ptmlab.tasks.qa_finetune)."""
+    from ptmlab.tasks.qa_finetune import finetune_qa as finetune_span_qa
 
-    device = get_device()
-    torch.manual_seed(1000 + seed)  # the span head's initial weights
-    model = SpanQAModel(encoder_decoder.config)
-    model.encoder.load_state_dict(encoder_decoder.encoder.state_dict())
-    model.to(device)
-
-    def batch_loss(model, generator):
-        batch = train.take(torch.randint(0, len(train), (preset.batch_size,), generator=generator)).trimmed()
-        start, end = span_logits_masked(*model(batch.input_ids.to(device), batch.attention_mask.to(device)), batch)
-        return (F.cross_entropy(start, batch.starts.to(device)) + F.cross_entropy(end, batch.ends.to(device))) / 2
-
-    started = time.perf_counter()
-    losses = finetune(
-        model,
-        batch_loss,
-        steps=preset.finetune_steps,
-        lr=preset.finetune_lr,
-        seed=seed,
-        title="fine-tune QA",
-        progress=progress,
-    )
-    scores = evaluate_qa(model, test)
-    return model.cpu().eval(), {**scores, "loss_curve": losses, "seconds": time.perf_counter() - started}
+    return finetune_span_qa(encoder_decoder, train, test, steps=preset.finetune_steps, lr=preset.finetune_lr,
+                            batch_size=preset.batch_size, seed=seed, progress=progress)  # fmt: skip
 
 
 @lru_cache(maxsize=4)
@@ -314,15 +288,11 @@ def qa_data(pretrain_worlds: int, n_train: int, n_test: int, max_len: int = 128)
     )
 
 
-def pretrain_and_score(
-    name: str, preset: Seq2SeqPreset, seed: int, retrain: bool = False, progress: bool = True
-) -> dict[str, Any]:
-    """One cell of the comparison: pre-train with `name` (cached), fine-tune on the reading task (cached), score."""
-    from ptmlab.tasks.stats import final_loss
+def finetuned_qa(name: str, run, preset: Seq2SeqPreset, seed: int, retrain: bool = False, progress: bool = False):
+    """The pre-trained run `run` of objective `name` fine-tuned on the reading task (load-or-train: a Run whose meta
+    holds f1, exact_match, loss_curve and seconds)."""
     from ptmlab.train.cache import load_or_train
 
-    started = time.perf_counter()
-    run = pretrain(name, preset, seed, retrain=retrain)
     train, test = qa_data(preset.pretrain_worlds, preset.qa_train, preset.qa_test, preset.block_len)
     keep = ("qa_train", "qa_test", "finetune_steps", "finetune_lr", "batch_size")
     config = {
@@ -330,127 +300,119 @@ def pretrain_and_score(
         "recipe": "seq2seq-fact-qa",
         **{k: getattr(preset, k) for k in keep},
     }
-    scored = load_or_train(
+    return load_or_train(
         f"seq2seq-qa-{name}",
         config,
         lambda: finetune_qa(run.model, train, test, preset, seed, progress),
         retrain=retrain,
     )
-    return {
-        "objective": name,
-        "seed": seed,
-        "f1": scored.meta["f1"],
-        "exact_match": scored.meta["exact_match"],
-        "pretrain_loss": final_loss(run.meta.get("history") or []),
-        "pretrain_seconds": run.meta.get("seconds", 0.0),
-        "finetune_seconds": scored.meta.get("seconds", 0.0),
-        "from_cache": bool(scored.from_cache and (run.from_cache or name == "none")),
-        "seconds": time.perf_counter() - started,
-    }
 
 
 # ============================================================================ the comparison
+ARM_COLOURS = {n: "#009e73" if n in GOOD else "#d55e00" if n in POOR else "#999999" for n in OBJECTIVES}
+METRICS = {"f1": "F1 on held-out fact QA", "exact_match": "exact match"}
+
+
 @dataclass
-class NoisingComparison:
-    rows: list[dict[str, Any]] = field(default_factory=list)  # one per (objective, seed)
-    preset: Seq2SeqPreset | None = None
-    seconds: float = 0.0
+class ChapterData:
+    """What every objective and seed shares: the tokenizer and the reading task's questions."""
 
-    def scores(self, name: str, metric: str = "f1") -> list[float]:
-        return [r[metric] for r in self.rows if r["objective"] == name]
+    tokenizer: Tokenizer
+    qa_train: FactQA
+    qa_test: FactQA
 
-    def mean(self, name: str, metric: str = "f1") -> float:
-        from ptmlab.tasks.stats import mean_sd
 
-        return mean_sd(self.scores(name, metric))[0] if self.scores(name, metric) else float("nan")
+class Seq2SeqDenoisingExperiment(Experiment[Seq2SeqPreset]):
+    """BART Table 1 in miniature: every objective pre-trains the same encoder-decoder (none: not at all), each
+    encoder is fine-tuned on fact QA about held-out worlds; F1 and exact match on a fifth world."""
 
-    def spread(self, name: str, metric: str = "f1") -> float:
-        from ptmlab.tasks.stats import mean_sd
+    name = "06_seq2seq_denoising"
+    title = "Which noising pre-trains a better reader? (BART Table 1, T5's deshuffling)"
+    presets = PRESETS
+    arms = OBJECTIVES
+    arm_names = OBJECTIVE_NAMES
+    arm_colours = ARM_COLOURS
+    metrics = METRICS
+    direction = ("f1", "text_infilling", "document_rotation")  # BART: infilling far above rotation
 
-        return mean_sd(self.scores(name, metric))[1] if self.scores(name, metric) else 0.0
+    def data(self, preset: Seq2SeqPreset) -> ChapterData:
+        return ChapterData(
+            build_tokenizer(preset.pretrain_worlds),
+            *qa_data(preset.pretrain_worlds, preset.qa_train, preset.qa_test, preset.block_len),
+        )
 
-    @property
-    def objectives(self) -> list[str]:
-        return list(dict.fromkeys(r["objective"] for r in self.rows))
+    def pretrain(self, arm: str, preset: Seq2SeqPreset, seed: int, data: ChapterData | None = None):
+        return pretrain(arm, preset, seed)
 
-    def direction(self) -> dict[str, Any]:
-        """BART's claim in numbers: the worst mean of masking/deletion/infilling vs the best of rotation/shuffling,
-        and how many seeds agree (per seed: the worst 'good' run still beats the best 'poor' one)."""
-        good = [n for n in GOOD if self.scores(n)]
-        poor = [n for n in POOR if self.scores(n)]
-        if not good or not poor:
-            return {"holds": None, "gap": float("nan")}
-        worst_good, best_poor = min(self.mean(n) for n in good), max(self.mean(n) for n in poor)
-        f1 = {(r["objective"], r["seed"]): r["f1"] for r in self.rows}
-        seeds = sorted({s for (n, s) in f1 if all((m, s) in f1 for m in good + poor)})
-        wins = sum(min(f1[n, s] for n in good) > max(f1[n, s] for n in poor) for s in seeds)
+    def score(self, arm: str, run, data: ChapterData, preset: Seq2SeqPreset, seed: int) -> dict[str, Any]:
+        from ptmlab.tasks.stats import final_loss
+
+        scored = finetuned_qa(arm, run, preset, seed)
         return {
-            "holds": worst_good > best_poor,
-            "gap": worst_good - best_poor,
-            "worst_good": worst_good,
-            "best_poor": best_poor,
-            "seeds_agreeing": wins,
-            "seeds": len(seeds),
+            "f1": scored.meta["f1"],
+            "exact_match": scored.meta["exact_match"],
+            "pretrain_loss": final_loss(run.meta.get("history") or []),
+            "finetune_seconds": scored.meta.get("seconds", 0.0),
         }
 
-    def paired(self, a: str, b: str, metric: str = "f1") -> dict[str, Any]:
-        """Seed-by-seed: does `a` beat `b` (ptmlab.tasks.paired_direction)?"""
-        from ptmlab.tasks.stats import paired_direction
+    def score_config(self, arm: str, run, preset: Seq2SeqPreset, seed: int) -> dict[str, Any] | None:
+        key = super().score_config(arm, run, preset, seed)
+        if key is not None:
+            key["preset"].pop("cache_minutes", None)  # a timing, like expected_minutes: it changes no score
+        return key
 
-        return paired_direction(self.rows, metric, a, b)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "preset": asdict(self.preset) if self.preset else None, "seconds": self.seconds}
-
-
-def compare_noisings(
-    preset: Seq2SeqPreset | str | None = None,
-    objectives: tuple[str, ...] | None = None,
-    seeds: tuple[int, ...] | None = None,
-    retrain: bool = False,
-    verbose: bool = True,
-) -> NoisingComparison:
-    """Pre-train once per (objective, seed), fine-tune each on the reading task, and collect F1 / EM.
-
-    Every run is cached (ptmlab.train.cache.load_or_train): the first call fills the cache (preset.cache_minutes),
-    later calls load it in seconds."""
-    from ptmlab.runtime import pick_preset
-
-    preset = preset if isinstance(preset, Seq2SeqPreset) else pick_preset(PRESETS, preset)
-    objectives = tuple(objectives or preset.objectives)
-    seeds = tuple(seeds if seeds is not None else preset.seeds)
-    unknown = [o for o in objectives if o not in OBJECTIVES]
-    if unknown:
-        raise InputError(f"Unknown objective {unknown[0]!r}.", fix=f"Use names from {list(OBJECTIVES)}.")
-    started = time.perf_counter()
-    comparison = NoisingComparison(preset=preset)
-    for name in objectives:
-        for seed in seeds:
-            row = pretrain_and_score(name, preset, seed, retrain=retrain, progress=False)
-            comparison.rows.append(row)
-            if verbose:
-                source = "cached" if row["from_cache"] else f"trained in {row['seconds']:.0f} s"
-                print(
-                    f"{OBJECTIVE_NAMES[name]:<24} seed {seed}: F1 {row['f1']:5.1f}  EM {row['exact_match']:5.1f}"
-                    f"  ({source})",
-                    flush=True,
-                )
-    comparison.seconds = time.perf_counter() - started
-    return comparison
+    def paper_table(self, comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+        return comparison_rows(comparison)
 
 
-def comparison_rows(comparison: NoisingComparison) -> tuple[list[str], list[list[str]]]:
+EXPERIMENT = Seq2SeqDenoisingExperiment()
+
+
+def scores(comparison: Comparison, arm: str, metric: str = "f1") -> list[float]:
+    """One arm's scores, seed by seed."""
+    return [r[metric] for r in comparison.rows if r["arm"] == arm]
+
+
+def bart_direction(comparison: Comparison) -> dict[str, Any]:
+    """BART's claim in numbers: the worst mean of masking/deletion/infilling vs the best of rotation/shuffling, and
+    how many seeds agree (per seed: the worst 'good' run still beats the best 'poor' one)."""
+    from ptmlab.tasks.stats import mean_sd
+
+    def mean(n: str) -> float:
+        return mean_sd(scores(comparison, n))[0]
+
+    good = [n for n in GOOD if scores(comparison, n)]
+    poor = [n for n in POOR if scores(comparison, n)]
+    if not good or not poor:
+        return {"holds": None, "gap": float("nan")}
+    worst_good, best_poor = min(mean(n) for n in good), max(mean(n) for n in poor)
+    f1 = {(r["arm"], r["seed"]): r["f1"] for r in comparison.rows}
+    seeds = sorted({s for (n, s) in f1 if all((m, s) in f1 for m in good + poor)})
+    wins = sum(min(f1[n, s] for n in good) > max(f1[n, s] for n in poor) for s in seeds)
+    return {
+        "holds": worst_good > best_poor,
+        "gap": worst_good - best_poor,
+        "worst_good": worst_good,
+        "best_poor": best_poor,
+        "seeds_agreeing": wins,
+        "seeds": len(seeds),
+    }
+
+
+def comparison_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     """(header, rows): objective, our F1 mean ± sd, per-seed F1, the paper's number and what the paper measured."""
-    n = len(comparison.rows) // max(1, len(comparison.objectives))
+    summary = comparison.summary(["f1"])
+    n = len(comparison.rows) // max(1, len(comparison.arms))
     header = ["pre-training objective", f"our F1 (mean ± sd, {n} seeds)", "per seed", "paper", "paper metric"]
     rows = []
-    for name in comparison.objectives:
+    for name in comparison.arms:
         paper, what = PAPER[name]
+        mean, sd, _ = summary[name]["f1"]
         rows.append(
             [
                 OBJECTIVE_NAMES[name],
-                f"{comparison.mean(name):.1f} ± {comparison.spread(name):.1f}",
-                ", ".join(f"{s:.1f}" for s in comparison.scores(name)),
+                f"{mean:.1f} ± {sd:.1f}",
+                ", ".join(f"{s:.1f}" for s in scores(comparison, name)),
                 f"{paper:g}",
                 what,
             ]
@@ -458,29 +420,8 @@ def comparison_rows(comparison: NoisingComparison) -> tuple[list[str], list[list
     return header, rows
 
 
-def comparison_text(comparison: NoisingComparison) -> str:
-    """The comparison as a plain-text table (for logs, the CLI and the README)."""
+def comparison_text(comparison: Comparison) -> str:
+    """Our F1 beside the paper's numbers as a plain-text table (for logs, the CLI and the README)."""
     from ptmlab.viz.tables import table_text
 
     return table_text(*comparison_rows(comparison))
-
-
-def comparison_table(comparison: NoisingComparison):
-    """A plotly table: our F1 on the reading task beside BART's / T5's published number for each objective."""
-    from ptmlab.viz.tables import table_figure
-
-    return table_figure(*comparison_rows(comparison))
-
-
-def comparison_figure(comparison: NoisingComparison):
-    """Bars at the mean F1 and EM per objective (± sd), a dot per seed; green: BART's good group, orange: the poor."""
-    from ptmlab.viz.tables import seeds_figure
-
-    colours = {n: "#009e73" if n in GOOD else "#d55e00" if n in POOR else "#999999" for n in comparison.objectives}
-    return seeds_figure(
-        comparison.rows,
-        {"f1": "F1 on held-out fact QA", "exact_match": "exact match"},
-        labels=OBJECTIVE_NAMES,
-        colours=colours,
-        title="Which noising pre-trains a better reader? (mean ± sd over seeds; dots: one seed each)",
-    )

@@ -1,14 +1,16 @@
-"""Chapter 04's experiment: BERT Table 5 in miniature, the same Transformer pre-trained bidirectionally (masked LM) or
-left to right (causal LM), then tagged for named entities in a world neither model read; plus ELMo's BiLM.
+"""Chapter 04, language modelling: the same Transformer pre-trained left to right (GPT) or bidirectionally (masked LM),
+then tagged for named entities in a world neither model read; plus ELMo's BiLM and its scalar mix of layers.
 
-Devlin et al. 2019, Table 5; Peters et al. 2018 (ELMo). Pre-training, seeds, spread and tables come from the shared
-recipe ptmlab.tasks; tagging from ptmlab.tasks.ner."""
+Devlin et al. 2019, BERT Table 5 (bidirectional vs left-to-right); Peters et al. 2018, ELMo (the mix of all layers vs
+the top layer). Pre-training comes from ptmlab.train.pretrain, tagging from ptmlab.tasks.ner, the loop over arms x
+seeds and its score cache from ptmlab.experiment."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -16,6 +18,7 @@ from torch import nn
 
 from ptmlab.data.tokenizers import Tokenizer
 from ptmlab.errors import InputError
+from ptmlab.experiment import ChapterPreset, Comparison, Experiment, LearningCheck
 from ptmlab.tasks.ner import LabelingResult, NERData, ner_data, train_sequence_labeler, world_ner_sentences
 
 # BERT_BASE without NSP, masked LM (bidirectional) vs the same model trained left to right ("LTR & No NSP").
@@ -32,7 +35,7 @@ MODE_NAMES = {"probe": "linear probe on frozen features", "finetune": "short fin
 
 
 @dataclass(frozen=True)
-class LMChapterPreset:
+class LMChapterPreset(ChapterPreset):
     """Sizes for chapter 04. LM and MLM share everything (text, Transformer size, steps, batch, learning rate, seeds)
     except the attention mask and the objective."""
 
@@ -58,8 +61,7 @@ class LMChapterPreset:
     ner_sentences: int = 500  # per split (train / test: the first and second half of world 0's documents)
     ner_modes: tuple[str, ...] = ("probe", "finetune")  # frozen features + linear layer; short fine-tuning (BERT's)
     ner_steps: int = 100
-    expected: str = ""  # what the notebook tells the learner to expect (measured where it says so)
-    expected_minutes: float = 0.0
+    arms: tuple[str, ...] = ("mlm", "lm", "random")  # what the main comparison tags with (ARMS: "bilm" too)
 
 
 PRESETS: dict[str, LMChapterPreset] = {
@@ -218,12 +220,23 @@ def chapter_text(preset: LMChapterPreset) -> ChapterText:
 
 @dataclass
 class ChapterRun:
+    """One model of the chapter: a pre-trained run (ptmlab.train.cache.Run's meta and cache state) or the random
+    encoder (no meta, nothing learned)."""
+
     kind: str  # "lm", "mlm", "bilm" or "random"
     seed: int
     model: nn.Module
-    history: list[dict]
-    seconds: float
-    from_cache: bool
+    meta: dict[str, Any] = field(default_factory=dict)  # history, seconds, config (the run's cache key), ...
+    from_cache: bool = False
+    check: LearningCheck | None = None  # set by Experiment.run: did it leave the unigram plateau?
+
+    @property
+    def history(self) -> list[dict]:
+        return self.meta.get("history", [])
+
+    @property
+    def seconds(self) -> float:
+        return float(self.meta.get("seconds", 0.0))
 
     def report(self) -> str:
         source = "loaded from the cache" if self.from_cache else f"trained in {self.seconds:.0f} s"
@@ -294,7 +307,7 @@ def pretrain(
         retrain=retrain,
     )
     model = run.model.to(get_device()).eval()
-    return ChapterRun(kind, seed, model, run.history, float(run.meta.get("seconds", 0.0)), run.from_cache)
+    return ChapterRun(kind, seed, model, run.meta, run.from_cache)
 
 
 def random_encoder(preset: LMChapterPreset, text: ChapterText, seed: int) -> ChapterRun:
@@ -311,172 +324,20 @@ def random_encoder(preset: LMChapterPreset, text: ChapterText, seed: int) -> Cha
         n_heads=preset.n_heads,
         dropout=preset.dropout,
     )
-    return ChapterRun("random", seed, MaskedLanguageModel(config), [], 0.0, True)
+    return ChapterRun("random", seed, MaskedLanguageModel(config))
 
 
 def tag_with(
     run: ChapterRun, text: ChapterText, *, mode: str | None = None, layers: str | int = "mix"
 ) -> LabelingResult:
-    """Train and score the chapter's NER tagger on a pre-trained run (seeded by the run's seed). The result is cached
-    as JSON, keyed by the run, the mode and the layers, so re-running a notebook skips the tagging too."""
-    from ptmlab.io import atomic_write_text, config_hash
-    from ptmlab.runtime import cache_dir
+    """Train and score the chapter's NER tagger on one run (seeded by the run's seed), in one mode of the preset.
 
+    Not cached by itself: EXPERIMENT.run and ELMO_LAYERS.run cache what they score (ptmlab.experiment)."""
     preset = text.preset
     mode = mode or preset.ner_modes[0]
-    run_key = _run_key(run.kind, preset, run.seed) if run.kind != "random" else _run_key("mlm", preset, run.seed)
-    key = {
-        **run_key,
-        "pretrained": run.kind != "random",
-        "recipe": "ch04-ner",
-        "mode": mode,
-        "layers": layers,
-        "ner_world": preset.ner_world,
-        "ner_sentences": preset.ner_sentences,
-        "ner_steps": preset.ner_steps,
-    }
-    path = cache_dir("runs") / f"ch04-ner-{config_hash(key)[:16]}.json"
-    if path.is_file():
-        try:
-            return LabelingResult(**json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, TypeError):
-            path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
-    result = train_sequence_labeler(
+    return train_sequence_labeler(
         run.model, text.ner_train, text.ner_test, mode=mode, layers=layers, steps=preset.ner_steps, seed=run.seed
     )
-    atomic_write_text(path, json.dumps(asdict(result)))
-    return result
-
-
-def summarize_kinds(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> dict[str, dict[str, tuple]]:
-    """kind -> metric -> (mean, sd, n) over seeds (ptmlab.tasks.summarize, grouped by kind)."""
-    from ptmlab.tasks.stats import summarize
-
-    return summarize([r for r in rows if all(m in r for m in metrics)], metrics, by="kind")
-
-
-@dataclass
-class DirectionComparison:
-    """NER F1 (points) on the held-out world per pre-training kind and seed, one column per tagging mode."""
-
-    preset: LMChapterPreset
-    rows: list[dict[str, Any]]  # kind, seed, then per mode: f1 in points and "per_label_<mode>"
-    predictions: dict[tuple[str, str], list[list[str]]]  # (kind, mode) -> predicted tags of every test sentence
-    unigram_loss: float = float("nan")  # the loss of a model that ignores the context (see unigram_entropy)
-
-    @property
-    def modes(self) -> list[str]:
-        return [m for m in MODE_NAMES if self.rows and m in self.rows[0]]
-
-    def summary(self, mode: str) -> dict[str, tuple[float, float, int]]:
-        """kind -> (mean F1, sd over seeds, n seeds) for one tagging mode."""
-        return {kind: stats[mode] for kind, stats in summarize_kinds(self.rows, [mode]).items()}
-
-    def direction(self, mode: str) -> dict[str, Any]:
-        """Bidirectional minus left-to-right, paired by seed: mean difference, wins, clear (ptmlab.tasks)."""
-        from ptmlab.tasks.stats import mean_sd, paired_direction
-
-        result = paired_direction(self.rows, mode, "mlm", "lm", by="kind")
-        by_seed = {(r["kind"], r["seed"]): r[mode] for r in self.rows}
-        diffs = [by_seed["mlm", s] - by_seed["lm", s] for s in self.preset.seeds if ("mlm", s) in by_seed]
-        return {**result, "sd_difference": mean_sd(diffs)[1]}
-
-    def report(self) -> str:
-        lines = [
-            "BERT Table 5 (bidirectional vs left-to-right): "
-            + ", ".join(f"{task} {bi} vs {ltr} ({bi - ltr:+.1f})" for task, (bi, ltr) in PAPER_TABLE5.items())
-        ]
-        for mode in self.modes:
-            lines.append(f"-- world NER, {MODE_NAMES[mode]}:")
-            for kind, (mean, sd, n) in self.summary(mode).items():
-                lines.append(f"   {KIND_NAMES[kind]:<42} F1 {mean:5.1f} ± {sd:.1f} ({n} seeds)")
-            d = self.direction(mode)
-            verdict = "clear" if d["clear"] else "not clear (within the spread)"
-            lines.append(
-                f"   bidirectional - left-to-right: {d['mean_difference']:+.1f} ± {d['sd_difference']:.1f} "
-                f"points; bidirectional wins on {d['wins']} of {d['seeds']} seeds; {verdict}"
-            )
-        losses = {
-            k: v["pretrain_loss"] for k, v in summarize_kinds(self.rows, ["pretrain_loss"]).items() if k != "random"
-        }
-        lines.append(
-            "-- pre-training loss at the end (mean over seeds): "
-            + ", ".join(f"{kind.upper()} {mean:.2f} ± {sd:.2f}" for kind, (mean, sd, _) in losses.items())
-            + f"; a model that ignores the context (unigram entropy of the text) scores {self.unigram_loss:.2f}"
-        )
-        return "\n".join(lines)
-
-    def table(self):
-        """Our F1s beside the paper's Table 5 numbers, as a plotly table."""
-        from ptmlab.viz.tables import table_figure
-
-        def cell(mode: str, kind: str) -> str:
-            mean, sd, n = self.summary(mode).get(kind, (None, None, 0))
-            return f"{mean:.1f} ± {sd:.1f} (n={n})" if n else ""
-
-        rows = [
-            (f"BERT paper: {task}", "BERT-base, 1M steps", f"{bi:.1f}", f"{ltr:.1f}", f"{bi - ltr:+.1f}")
-            for task, (bi, ltr) in PAPER_TABLE5.items()
-        ]
-        size = f"{self.preset.n_layers}x{self.preset.d_model}-d, {self.preset.steps} steps"
-        for mode in self.modes:
-            d = self.direction(mode)
-            gap = f"{d['mean_difference']:+.1f} ± {d['sd_difference']:.1f}"
-            rows.append((f"ours: world NER F1, {MODE_NAMES[mode]}", size, cell(mode, "mlm"), cell(mode, "lm"), gap))
-            if any(r["kind"] == "random" for r in self.rows):
-                rows.append(
-                    (f"ours: random encoder, {MODE_NAMES[mode]}", "no pre-training", cell(mode, "random"), "", "")
-                )
-        return table_figure(["", "model", "bidirectional (MLM)", "left-to-right (LM)", "difference"], rows)
-
-    def figure(self):
-        """Mean F1 per kind and mode, with one dot per seed: is the gap larger than the spread over seeds?"""
-        from ptmlab.viz.tables import seeds_figure
-
-        colours = {"mlm": "#0072b2", "lm": "#d55e00", "random": "#999999"}
-        labels = {"mlm": "MLM", "lm": "LM", "random": "random"}
-        return seeds_figure(
-            self.rows,
-            {m: f"NER F1 (points), {MODE_NAMES[m]}" for m in self.modes},
-            by="kind",
-            labels=labels,
-            colours=colours,
-            title="NER on a world no model read: mean ± sd over seeds",
-        )
-
-
-def compare_directions(
-    preset: LMChapterPreset,
-    *,
-    text: ChapterText | None = None,
-    include_random: bool = True,
-    live_plot: bool | None = False,
-    retrain: bool = False,
-) -> DirectionComparison:
-    """Pre-train LM and MLM with every seed of the preset (cached), tag the held-out world with each in every mode of
-    the preset, and compare. Runs and tagging results are cached, so a second call takes seconds."""
-    from ptmlab.tasks.stats import final_loss
-
-    text = text or chapter_text(preset)
-    rows, predictions = [], {}
-    for kind in ["mlm", "lm"] + (["random"] if include_random else []):
-        for seed in preset.seeds:
-            if kind == "random":
-                run = random_encoder(preset, text, seed)
-            else:
-                run = pretrain(kind, preset, seed, text=text, live_plot=live_plot, retrain=retrain)
-            row: dict[str, Any] = {"kind": kind, "seed": seed}
-            if kind != "random":  # a random encoder has no pre-training loss
-                row["pretrain_loss"] = final_loss(run.history)
-            for mode in preset.ner_modes:
-                result = tag_with(run, text, mode=mode)
-                row[mode], row[f"per_label_{mode}"] = 100 * result.f1, result.per_label
-                predictions.setdefault((kind, mode), result.predictions)
-            rows.append(row)
-            source = "cached" if run.from_cache else f"{run.seconds:.0f} s"
-            scores = ", ".join(f"{m} {row[m]:.1f}" for m in preset.ner_modes)
-            print(f"{KIND_NAMES[kind]:<42} seed {seed}: NER F1 {scores} (pre-training {source})")
-    return DirectionComparison(preset, rows, predictions, unigram_entropy(text.train_ids, text.tokenizer.special_ids))
 
 
 def unigram_entropy(ids: torch.Tensor, special_ids: Sequence[int]) -> float:
@@ -486,3 +347,247 @@ def unigram_entropy(ids: torch.Tensor, special_ids: Sequence[int]) -> float:
     p = torch.bincount(tokens).float()
     p = p[p > 0] / p.sum()
     return float(-(p * p.log()).sum())
+
+
+def learning_check(run: ChapterRun, text: ChapterText) -> LearningCheck | None:
+    """Did a pre-training run use the context? Its final training loss below the unigram entropy of the text (the
+    loss of a context-free guess). None for the random encoder, which learned nothing by design."""
+    from ptmlab.tasks.stats import final_loss
+
+    if run.kind == "random" or not run.history:
+        return None
+    loss = final_loss(run.history)
+    baseline = unigram_entropy(text.train_ids, text.tokenizer.special_ids)
+    return LearningCheck(loss < baseline, "final pre-training loss (nats)", loss, baseline, "a context-free guess")
+
+
+# ============================================================================ the comparison: BERT Table 5
+ARMS = ("mlm", "lm", "random", "bilm")
+ARM_COLOURS = {"mlm": "#0072b2", "lm": "#d55e00", "random": "#999999", "bilm": "#009e73"}
+SHORT_NAMES = {"mlm": "MLM", "lm": "LM", "random": "random", "bilm": "BiLM"}
+METRICS = {m: f"NER F1 (points), {name}" for m, name in MODE_NAMES.items()}
+
+
+class DirectionComparison(Comparison):
+    """NER F1 (points) on the held-out world per arm and seed, one metric per tagging mode of the preset. Each row
+    also holds "per_label_<mode>" and "predictions_<mode>" (the predicted tags of every test sentence)."""
+
+    @property
+    def modes(self) -> list[str]:
+        return [m for m in MODE_NAMES if self.rows and m in self.rows[0]]
+
+    @property
+    def unigram_loss(self) -> float:
+        """The loss of a model that ignores the context (unigram_entropy of the pre-training text)."""
+        text = chapter_text(self.preset)
+        return unigram_entropy(text.train_ids, text.tokenizer.special_ids)
+
+    def mode_summary(self, mode: str) -> dict[str, tuple[float, float, int]]:
+        """arm -> (mean F1, sd over seeds, n seeds) for one tagging mode."""
+        return {arm: stats[mode] for arm, stats in self.summary([mode]).items()}
+
+    def direction(self, metric: str | None = None, a: str | None = None, b: str | None = None) -> dict[str, Any]:
+        """Bidirectional minus left-to-right on one mode, paired by seed (mean difference, wins, clear), with the sd
+        of the per-seed differences."""
+        from ptmlab.tasks.stats import mean_sd
+
+        result = super().direction(metric, a, b)
+        by_seed = {(r["arm"], r["seed"]): r[result["metric"]] for r in self.rows}
+        diffs = [by_seed[result["a"], s] - by_seed[result["b"], s] for s in self.preset.seeds
+                 if (result["a"], s) in by_seed and (result["b"], s) in by_seed]  # fmt: skip
+        return {**result, "sd_difference": mean_sd(diffs)[1]}
+
+    def predictions(self, arm: str, mode: str | None = None) -> list[list[str]]:
+        """The predicted tags of every test sentence by the first seed's tagger on `arm`."""
+        mode = mode or self.modes[0]
+        return next(r[f"predictions_{mode}"] for r in self.rows if r["arm"] == arm)
+
+    def report(self) -> str:
+        lines = [
+            "BERT Table 5 (bidirectional vs left-to-right): "
+            + ", ".join(f"{task} {bi} vs {ltr} ({bi - ltr:+.1f})" for task, (bi, ltr) in PAPER_TABLE5.items())
+        ]
+        for mode in self.modes:
+            lines.append(f"-- world NER, {MODE_NAMES[mode]}:")
+            for arm, (mean, sd, n) in self.mode_summary(mode).items():
+                lines.append(f"   {KIND_NAMES[arm]:<42} F1 {mean:5.1f} ± {sd:.1f} ({n} seeds)")
+            if {"mlm", "lm"} <= set(self.arms):
+                d = self.direction(mode, "mlm", "lm")
+                verdict = "clear" if d["clear"] else "not clear (within the spread)"
+                lines.append(
+                    f"   bidirectional - left-to-right: {d['mean_difference']:+.1f} ± {d['sd_difference']:.1f} "
+                    f"points; bidirectional wins on {d['wins']} of {d['seeds']} seeds; {verdict}"
+                )
+        pretrained = [r for r in self.rows if "pretrain_loss" in r]
+        losses = self.summary_of(pretrained, "pretrain_loss")
+        lines.append(
+            "-- pre-training loss at the end (mean over seeds): "
+            + ", ".join(f"{arm.upper()} {mean:.2f} ± {sd:.2f}" for arm, (mean, sd, _) in losses.items())
+            + f"; a model that ignores the context (unigram entropy of the text) scores {self.unigram_loss:.2f}"
+        )
+        return "\n".join(lines)
+
+    @staticmethod
+    def summary_of(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, tuple[float, float, int]]:
+        from ptmlab.tasks.stats import summarize
+
+        return {arm: stats[metric] for arm, stats in summarize(rows, [metric], by="arm").items()}
+
+    def figure(self, metrics=None, title: str = ""):
+        """Mean F1 per arm and mode, with one dot per seed: is the gap larger than the spread over seeds?"""
+        from ptmlab.viz.tables import seeds_figure
+
+        modes = list(metrics or self.modes)
+        return seeds_figure(
+            self.rows,
+            {m: f"NER F1 (points), {MODE_NAMES[m]}" for m in modes},
+            by="arm",
+            labels=SHORT_NAMES,
+            colours=ARM_COLOURS,
+            title=title or "NER on a world no model read: mean ± sd over seeds",
+        )
+
+
+def table5_rows(comparison: DirectionComparison) -> tuple[list[str], list[list[str]]]:
+    """Our F1s beside the paper's Table 5 numbers: (header, rows)."""
+
+    def cell(mode: str, arm: str) -> str:
+        mean, sd, n = comparison.mode_summary(mode).get(arm, (None, None, 0))
+        return f"{mean:.1f} ± {sd:.1f} (n={n})" if n else ""
+
+    preset = comparison.preset
+    rows = [
+        [f"BERT paper: {task}", "BERT-base, 1M steps", f"{bi:.1f}", f"{ltr:.1f}", f"{bi - ltr:+.1f}"]
+        for task, (bi, ltr) in PAPER_TABLE5.items()
+    ]
+    size = f"{preset.n_layers}x{preset.d_model}-d, {preset.steps} steps"
+    arms = set(comparison.arms)
+    for mode in comparison.modes:
+        gap = ""
+        if {"mlm", "lm"} <= arms:
+            d = comparison.direction(mode, "mlm", "lm")
+            gap = f"{d['mean_difference']:+.1f} ± {d['sd_difference']:.1f}"
+        rows.append([f"ours: world NER F1, {MODE_NAMES[mode]}", size, cell(mode, "mlm"), cell(mode, "lm"), gap])
+        for arm, what in (("random", "no pre-training"), ("bilm", "ELMo-style BiLM")):
+            if arm in arms:
+                rows.append([f"ours: {KIND_NAMES[arm]}, {MODE_NAMES[mode]}", what, cell(mode, arm), "", ""])
+    return ["", "model", "bidirectional (MLM)", "left-to-right (LM)", "difference"], rows
+
+
+def _as_json(key: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A score-cache key as it reads back from its JSON file (the preset's tuple `ner_modes` becomes a list), so the
+    saved key compares equal to the one asked for and cached scores are found."""
+    return None if key is None else json.loads(json.dumps(key))
+
+
+class LanguageModellingExperiment(Experiment[LMChapterPreset]):
+    """BERT Table 5 in miniature: MLM vs LM on one Transformer (and a random encoder), tagged for NER on a world
+    neither read; one metric per tagging mode of the preset (linear probe, short fine-tuning)."""
+
+    name = "04_language_modelling"
+    title = "Bidirectional (MLM) vs left-to-right (LM) pre-training, tagged for NER"
+    presets = PRESETS
+    arms = ARMS
+    arm_names = KIND_NAMES
+    arm_colours = ARM_COLOURS
+    metrics = METRICS
+    direction = ("probe", "mlm", "lm")  # BERT: bidirectional beats left to right
+
+    def data(self, preset: LMChapterPreset) -> ChapterText:
+        return chapter_text(preset)
+
+    def pretrain(self, arm: str, preset: LMChapterPreset, seed: int, data: ChapterText | None = None) -> ChapterRun:
+        text = data or chapter_text(preset)
+        if arm == "random":
+            return random_encoder(preset, text, seed)
+        return pretrain(arm, preset, seed, text=text, live_plot=False)
+
+    def check(self, arm: str, run: ChapterRun, data: ChapterText, preset: LMChapterPreset) -> LearningCheck | None:
+        return learning_check(run, data)
+
+    def score(self, arm: str, run: ChapterRun, data: ChapterText, preset: LMChapterPreset, seed: int) -> dict:
+        from ptmlab.tasks.stats import final_loss
+
+        scores: dict[str, Any] = {}
+        if arm != "random":  # a random encoder has no pre-training loss
+            scores["pretrain_loss"] = final_loss(run.history)
+        for mode in preset.ner_modes:
+            result = tag_with(run, data, mode=mode)
+            scores[mode], scores[f"per_label_{mode}"] = 100 * result.f1, result.per_label
+            scores[f"predictions_{mode}"] = result.predictions
+        return scores
+
+    def score_config(self, arm: str, run: ChapterRun, preset: LMChapterPreset, seed: int) -> dict[str, Any] | None:
+        return _as_json(super().score_config(arm, run, preset, seed))
+
+    def for_modes(self, modes: Sequence[str]) -> LanguageModellingExperiment:
+        """This experiment with only the metrics (tagging modes) a preset runs."""
+        narrowed = copy.copy(self)
+        narrowed.metrics = {m: METRICS[m] for m in modes}
+        narrowed.direction = (modes[0], "mlm", "lm")
+        return narrowed
+
+    def run(self, preset: LMChapterPreset | str | None = None, **kwargs: Any) -> DirectionComparison:
+        """Experiment.run over the preset's arms x seeds; its metrics are the preset's tagging modes."""
+        preset = self.preset(preset)
+        comparison = super().run(preset, **kwargs)
+        return DirectionComparison(self.for_modes(preset.ner_modes), preset, comparison.rows)
+
+    def paper_table(self, comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+        return table5_rows(comparison)
+
+
+EXPERIMENT = LanguageModellingExperiment()
+
+
+# ============================================================================ ELMo: the scalar mix vs the top layer
+ELMO_ARMS = ("bilm_mix", "bilm_last", "lm_mix")  # the frozen BiLM through the mix / its top layer; the LM's mix
+ELMO_ARM_NAMES = {
+    "bilm_mix": "ELMo-style BiLM, scalar mix of all layers",
+    "bilm_last": "ELMo-style BiLM, top layer only",
+    "lm_mix": "GPT-style LM, scalar mix of all layers",
+}
+
+
+class ElmoLayersExperiment(Experiment[LMChapterPreset]):
+    """ELMo's layer ablation (Peters et al. 2018): a linear NER probe on the frozen BiLM through the learned scalar
+    mix or the top layer alone, and the same mix on the GPT-style LM. Scores are fractions (F1, precision, recall)
+    with the learned layer weights s_j and gamma."""
+
+    name = "04_elmo_layers"
+    title = "ELMo: the scalar mix of all layers vs the top layer"
+    presets = PRESETS
+    arms = ELMO_ARMS
+    arm_names = ELMO_ARM_NAMES
+    arm_colours = {"bilm_mix": "#009e73", "bilm_last": "#56b4e9", "lm_mix": "#d55e00"}
+    metrics = {"f1": "NER entity F1 (linear probe)"}
+    direction = ("f1", "bilm_mix", "bilm_last")  # ELMo: the mix beats the top layer
+
+    def arms_of(self, preset: LMChapterPreset) -> tuple[str, ...]:
+        return self.arms
+
+    def score_config(self, arm: str, run: ChapterRun, preset: LMChapterPreset, seed: int) -> dict[str, Any] | None:
+        return _as_json(super().score_config(arm, run, preset, seed))
+
+    def data(self, preset: LMChapterPreset) -> ChapterText:
+        return chapter_text(preset)
+
+    def pretrain(self, arm: str, preset: LMChapterPreset, seed: int, data: ChapterText | None = None) -> ChapterRun:
+        return pretrain(arm.partition("_")[0], preset, seed, text=data, live_plot=False)
+
+    def check(self, arm: str, run: ChapterRun, data: ChapterText, preset: LMChapterPreset) -> LearningCheck | None:
+        return learning_check(run, data)
+
+    def score(self, arm: str, run: ChapterRun, data: ChapterText, preset: LMChapterPreset, seed: int) -> dict:
+        result = tag_with(run, data, mode="probe", layers=arm.partition("_")[2])
+        return {
+            "f1": result.f1,
+            "precision": result.precision,
+            "recall": result.recall,
+            "per_label": result.per_label,
+            "layer_weights": result.layer_weights,
+            "gamma": result.gamma,
+        }
+
+
+ELMO_LAYERS = ElmoLayersExperiment()

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ptmlab.chapters.contextual_encoders.presets import POLYSEMOUS_WORDS, POLYSEMY_PRESETS, PolysemyPreset
 from ptmlab.errors import InputError
-
-POLYSEMOUS_WORDS = ("play", "plant", "state", "record", "current", "charge", "bank")
+from ptmlab.experiment import resolve_preset
 
 # Senses are labelled by cue words in the same sentence: a heuristic, not gold annotation (the extract ships none).
 # A sentence with no cue, or with cues of two senses equally often, is labelled "unclear".
@@ -96,43 +96,6 @@ UNCLEAR = "unclear"
 # Probing runs one sentence at a time: matrices this small gain little from a second thread, and on a CPU shared with
 # other jobs two threads were measured up to 20x slower than one (the threads wait for each other).
 PROBE_THREADS = 1
-
-
-@dataclass(frozen=True)
-class PolysemyPreset:
-    words: tuple[str, ...] = POLYSEMOUS_WORDS
-    max_per_word: int = 60  # occurrences per word (sampled, with the seed)
-    layer: int = -1  # which layer's vectors (-1: the last, before the final LayerNorm)
-    mlm_preset: str = "cpu"  # the ptmlab.train.recipes MLM preset to train (or load from the cache)
-    mlm_overrides: tuple[tuple[str, Any], ...] = ()  # e.g. (("steps", 600),) to train a shorter run
-    seed: int = 0
-    threads: int = 0  # CPU threads while training the MLM; 0 keeps torch's setting (probing always uses 1)
-    compare_pretrained: bool = True  # also probe the optional pretrained all-MiniLM-L6-v2, when installed
-    expected: str = ""
-
-
-POLYSEMY_PRESETS: dict[str, PolysemyPreset] = {
-    "smoke": PolysemyPreset(
-        words=("play", "plant", "state"),
-        max_per_word=12,
-        mlm_preset="smoke",
-        compare_pretrained=False,  # loading transformers and MiniLM would take most of the smoke budget
-        threads=1,
-        expected="smoke: an MLM of 40 steps; the sense groups barely separate.",
-    ),
-    # The MLM is chapter 00's cpu recipe unchanged, so a run cached there is reused here. Measured (seed 0): with the
-    # recipe of batch 16 x 2400 steps (masked-token accuracy 0.123), self-similarity 0.86-0.96 and same-sense pairs at
-    # most 0.02 closer than cross-sense ones (charge 0.948 vs 0.930; bank reversed, 0.913 vs 0.920). An earlier recipe
-    # at accuracy 0.045 gave self-similarity 0.99-1.00 (context barely used). all-MiniLM-L6-v2 on the same sentences:
-    # self-similarity 0.51-0.73, same-sense 0.62-0.77 vs cross-sense 0.38-0.69 for every word.
-    "cpu": PolysemyPreset(
-        max_per_word=50,
-        expected="cpu (measured): our small MLM (masked-token accuracy ~0.12) uses context only a little: "
-        "self-similarity 0.86-0.96, same-sense at most 0.02 above cross-sense. The pretrained MiniLM, if installed: "
-        "self-similarity 0.51-0.73, same-sense 0.62-0.77 vs cross-sense 0.38-0.69.",
-    ),
-    "gpu": PolysemyPreset(mlm_preset="gpu", max_per_word=80, expected="gpu: target, not measured."),
-}
 
 
 @dataclass
@@ -385,7 +348,7 @@ def polysemy_probe(
     max_per_word: int = 60,
     seed: int = 0,
 ) -> PolysemyResult:
-    """Contextual vs static vectors for each word, from a trained MLM (`ptmlab.train.recipes.pretrain_mlm(...).model`)."""
+    """Contextual vs static vectors for each word, from a trained MLM (`ptmlab.chapters.roadmap.pretrain_mlm(...).model`)."""
     result: dict[str, WordPolysemy] = {}
     skipped: dict[str, str] = {}
     for word in words:
@@ -406,18 +369,30 @@ def polysemy_probe(
 
 
 def run_polysemy(
-    preset: PolysemyPreset | str | None = None, *, retrain: bool = False, live_plot: bool | None = None
+    preset: PolysemyPreset | str | None = None,
+    *,
+    mlm: Any = None,
+    retrain: bool = False,
+    live_plot: bool | None = None,
 ) -> PolysemyResult:
-    """Train (or load) the preset's MLM on the Wikipedia extract, then probe its words."""
-    from ptmlab.data.corpora import load_corpus
-    from ptmlab.probe.agreement import cpu_threads
-    from ptmlab.runtime import pick_preset
-    from ptmlab.train.recipes import pretrain_mlm
+    """Train (or load) the preset's MLM on the Wikipedia extract, then probe its words.
 
-    if not isinstance(preset, PolysemyPreset):
-        preset = pick_preset(POLYSEMY_PRESETS, preset)
-    with cpu_threads(preset.threads):  # the smoke model is tiny: one thread wins, most of all on a shared CPU
-        run = pretrain_mlm(preset.mlm_preset, retrain=retrain, live_plot=live_plot, **dict(preset.mlm_overrides))
+    mlm: chapter 00's recipe, `ptmlab.chapters.roadmap.pretrain_mlm` (so a run cached there is reused here), or a run
+    it already returned. It is passed in because no chapter imports another."""
+    from ptmlab.chapters.contextual_encoders.agreement import cpu_threads
+    from ptmlab.data.corpora import load_corpus
+
+    preset = resolve_preset(POLYSEMY_PRESETS, preset)
+    if mlm is None:
+        raise InputError(
+            "run_polysemy needs chapter 00's MLM recipe.",
+            fix="Pass mlm=ptmlab.chapters.roadmap.pretrain_mlm (or a run it returned).",
+        )
+    if callable(mlm):
+        with cpu_threads(preset.threads):  # the smoke model is tiny: one thread wins, most of all on a shared CPU
+            run = mlm(preset.mlm_preset, retrain=retrain, live_plot=live_plot, **dict(preset.mlm_overrides))
+    else:
+        run = mlm
     corpus = load_corpus("wiki")  # occurrences come from the whole extract, whatever slice the MLM trained on
     with cpu_threads(PROBE_THREADS):
         result = polysemy_probe(
@@ -466,13 +441,11 @@ def hf_contextual_vectors(
 def run_pretrained_polysemy(preset: PolysemyPreset | str | None = None, name: str = "all-MiniLM-L6-v2"):
     """The same probe on a real pretrained encoder (all-MiniLM-L6-v2, an optional extra), for comparison with our
     small MLM. Returns None, saying why, when the model or `transformers` is not installed."""
+    from ptmlab.chapters.contextual_encoders.agreement import cpu_threads
     from ptmlab.data.corpora import load_corpus
     from ptmlab.errors import PtmlabError
-    from ptmlab.probe.agreement import cpu_threads
-    from ptmlab.runtime import pick_preset
 
-    if not isinstance(preset, PolysemyPreset):
-        preset = pick_preset(POLYSEMY_PRESETS, preset)
+    preset = resolve_preset(POLYSEMY_PRESETS, preset)
     try:
         from ptmlab.models.hf import load_hf_model
 

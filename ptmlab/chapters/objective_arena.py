@@ -1,38 +1,37 @@
-"""The objective arena (chapter 09): every pre-training objective of the survey on one backbone, one corpus, one budget.
+"""Chapter 09, the objective arena: every pre-training objective of the survey on one backbone, one corpus, one budget.
 
-Qiu et al. 2020, Section 3.1 and Table 2, compared side by side; the question of ELECTRA Table 5 (Clark et al. 2020):
-do losses over all tokens beat losses over the 15% an MLM predicts (85.0 / 84.3 vs 82.4 / 82.2 GLUE)?
+Qiu et al. 2020, Section 3.1 and Table 2, side by side; ELECTRA Table 5's question (Clark et al. 2020): do losses over all
+tokens beat losses over the 15% an MLM predicts (85.0 / 84.3 vs 82.4 / 82.2 GLUE)?
 
 API:
-    ArenaPreset, PRESETS, resolve_preset(preset) -> ArenaPreset
-    CONTESTANTS: {key: Contestant}: the objectives that compete (and an untrained baseline)
+    ArenaPreset, PRESETS; EXPERIMENT.preset(name) -> ArenaPreset
+    CONTESTANTS: {key: Contestant}: the objectives that compete (and an untrained baseline): EXPERIMENT's arms
     arena_data(preset) -> ArenaData: the tokenizer, the one pre-training corpus and the probe tasks
     compute_budget(preset, keys) -> {"budget_flops", "flops_per_step": {key: f}, "steps": {key: n}}
-    pretrain(key, preset, seed) -> Run (cached with load_or_train); score(key, preset, seed) -> dict (cached too)
-    run_arena(preset, keys=None, seeds=None) -> ArenaResult: every run trained or loaded, and scored
+    pretrain(key, preset, seed) -> Run (cached with load_or_train); score_model(model, preset, seed) -> dict
+    EXPERIMENT.run(preset, arms=None, seeds=None) -> ArenaResult (a Comparison): every run trained or loaded, and
+        scored (scores cached by the protocol); missing_runs(preset) lists what is not cached yet
     ArenaResult: .rows, .stats(), .scoreboard_rows(), .electra_table5(), .rankings(), .summary() and the figures
         .curves_figure(keys), .scoreboard_figure(keys), .layers_figure(keys), .efficiency_figure(keys)"""
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from ptmlab import runtime
 from ptmlab.errors import InputError
-from ptmlab.tasks.features import encoder_of, pad, sentence_features
-from ptmlab.tasks.finetune import finetune
-from ptmlab.tasks.probe import fit_linear_probe
-from ptmlab.tasks.stats import mean_sd, paired_direction
+from ptmlab.experiment import ChapterPreset, Comparison, Experiment, resolve_preset
+from ptmlab.io import read_json
+from ptmlab.tasks.features import encoder_of
+from ptmlab.tasks.stats import mean_sd
 from ptmlab.train.pretrain import pretrain_objective
 
 METRICS = {  # every score is in %; "arena" (their mean) plays the part of a GLUE average
@@ -111,8 +110,9 @@ ELECTRA_PAIRS = (("rtd", "rtd_15"), ("mlm_all", "mlm"))  # (all tokens, 15% of t
 
 # ============================================================================ presets
 @dataclass(frozen=True)
-class ArenaPreset:
-    """Sizes of the arena. The budget: every contestant gets the training FLOPs of `reference_steps` MLM steps."""
+class ArenaPreset(ChapterPreset):
+    """Sizes of the arena. The budget: every contestant gets the training FLOPs of `reference_steps` MLM steps.
+    expected_minutes: with every run cached; cache_fill_minutes: training and scoring every run once."""
 
     pretrain_worlds: int = 2  # world documents 0..pretrain_worlds-1 ...
     documents_per_world: int | None = None
@@ -135,8 +135,6 @@ class ArenaPreset:
     finetune_splits: int = 3  # ... and for fine-tuning
     label_counts: tuple[int, ...] = (10, 20, 40, 100)  # sample efficiency: labelled sentences for the probe
     entity_label_counts: tuple[int, ...] = (5, 20, 80, 320)  # ... and labelled tokens per entity class
-    expected: str = ""
-    expected_minutes: float = 0.0  # every run cached
     cache_fill_minutes: float = 0.0  # training and scoring every run once
 
 
@@ -161,11 +159,9 @@ PRESETS: dict[str, ArenaPreset] = {
 }  # fmt: skip
 
 
-def resolve_preset(preset: ArenaPreset | str | None) -> ArenaPreset:
-    """A preset object, a preset name, or None (the PTMLAB_PRESET / device default)."""
-    from ptmlab.runtime import pick_preset
-
-    return preset if isinstance(preset, ArenaPreset) else pick_preset(PRESETS, preset)
+def _preset(preset: ArenaPreset | str | None) -> ArenaPreset:
+    """A preset object, a preset name, or None (the PTMLAB_PRESET / device default): EXPERIMENT.preset(...)."""
+    return resolve_preset(PRESETS, preset)
 
 
 def _sizes(preset: ArenaPreset) -> dict[str, Any]:
@@ -179,7 +175,9 @@ def check_keys(keys: Sequence[str] | None) -> list[str]:
         return list(CONTESTANTS)
     unknown = [k for k in keys if k not in CONTESTANTS]
     if unknown or not keys:
-        raise InputError(f"Unknown contestant(s): {unknown or 'none given'}.", fix=f"Use some of: {', '.join(CONTESTANTS)}.")
+        raise InputError(
+            f"Unknown contestant(s): {unknown or 'none given'}.", fix=f"Use some of: {', '.join(CONTESTANTS)}."
+        )
     return list(dict.fromkeys(keys))
 
 
@@ -190,7 +188,7 @@ class ArenaData:
     documents: list[list[str]]  # pre-training documents, each a list of sentences (world + Wikipedia)
     span_blocks: torch.Tensor  # [n, 2, block_len]: token ids and entity span ids (0 = none)
     heldout_blocks: torch.Tensor  # [n, block_len] from the held-out world
-    probe: Any  # ptmlab.probe.sentence_pairs.EntityTypeData on the held-out world
+    probe: Any  # ptmlab.tasks.entities.EntityTypeData on the held-out world
     sentiment: list[tuple[list[int], int]]  # token ids ([CLS] ... [SEP]) and label of each real sentiment sentence
 
     @property
@@ -205,7 +203,7 @@ class ArenaData:
 
 def arena_data(preset: ArenaPreset | str | None = None) -> ArenaData:
     """The arena's text, tokenizer and downstream tasks for a preset (built once per process)."""
-    p = resolve_preset(preset)
+    p = _preset(preset)
     return _arena_data(p.pretrain_worlds, p.documents_per_world, p.real_sentences, p.heldout_world, p.vocab_size,
                        p.block_len, p.probe_sentences)  # fmt: skip
 
@@ -315,7 +313,10 @@ def step_flops(key: str, preset: ArenaPreset) -> float:
     for _ in range(3):  # a few batches: how much is masked or generated varies a little
         picked = torch.randint(0, len(rows), (preset.batch_size,), generator=generator)
         batch = objective.corrupt(rows[picked], generator)
-        with FlopCounterMode(display=False) as counter, mock.patch.object(F, "scaled_dot_product_attention", _math_attention):
+        with (
+            FlopCounterMode(display=False) as counter,
+            mock.patch.object(F, "scaled_dot_product_attention", _math_attention),
+        ):
             objective.loss(model, batch).loss.backward()
         total += counter.get_total_flops()
     return total / 3
@@ -323,7 +324,7 @@ def step_flops(key: str, preset: ArenaPreset) -> float:
 
 def compute_budget(preset: ArenaPreset | str | None = None, keys: Sequence[str] | None = None) -> dict[str, Any]:
     """The budget is the FLOPs of `reference_steps` MLM steps; each contestant gets as many steps as fit in it."""
-    preset = resolve_preset(preset)
+    preset = _preset(preset)
     keys = [k for k in check_keys(keys) if k != "untrained"]
     budget = step_flops("mlm", preset) * preset.reference_steps
     per_step = {k: step_flops(k, preset) for k in keys}
@@ -331,7 +332,7 @@ def compute_budget(preset: ArenaPreset | str | None = None, keys: Sequence[str] 
     return {"budget_flops": budget, "flops_per_step": per_step, "steps": steps}
 
 
-# ============================================================================ pre-training and scoring, both cached
+# ============================================================================ pre-training and scoring
 def _run_config(key: str, preset: ArenaPreset, seed: int, steps: int) -> dict[str, Any]:
     """The cache key of a run: everything that changes it."""
     return {**_sizes(preset), "contestant": key, "seed": seed, "steps": steps}
@@ -342,7 +343,7 @@ def pretrain(key: str, preset: ArenaPreset | str | None = None, seed: int = 0, *
     """One contestant pre-trained within the budget (or loaded from the cache); returns a ptmlab.train.cache.Run."""
     from ptmlab.train.cache import Run
 
-    preset = resolve_preset(preset)
+    preset = _preset(preset)
     key = check_keys([key])[0]
     data = arena_data(preset)
     config = model_config(preset, key, data.tokenizer.vocab_size)
@@ -367,43 +368,29 @@ def pretrain(key: str, preset: ArenaPreset | str | None = None, seed: int = 0, *
         title=f"{CONTESTANTS[key].label} (seed {seed})",
         live_plot=live_plot,
         # the tokenizer travels with the run, so `ptmlab explore` can open it
-        meta={"steps": steps, "flops": per_step * steps, "flops_per_step": per_step,
-              "tokenizer": data.tokenizer.to_dict()},  # fmt: skip
+        meta={
+            "steps": steps,
+            "flops": per_step * steps,
+            "flops_per_step": per_step,
+            "tokenizer": data.tokenizer.to_dict(),
+        },  # fmt: skip
         retrain=retrain,
     )
     return run
 
 
-def _splits(labels: Sequence[int], n_splits: int) -> list[tuple[list[int], list[int]]]:
-    """Stratified half/half splits of the sentiment sentences, the same for every contestant."""
-    out = []
-    for s in range(n_splits):
-        rng = random.Random(1000 + s)
-        train, test = [], []
-        for label in sorted(set(labels)):
-            members = [i for i, y in enumerate(labels) if y == label]
-            rng.shuffle(members)
-            train += members[: len(members) // 2]
-            test += members[len(members) // 2 :]
-        rng.shuffle(train)
-        out.append((train, test))
-    return out
+def _percent(values: Sequence[float]) -> float:
+    """The mean of accuracies in [0, 1], in %, averaged as the arena always did (each value x 100, then the mean)."""
+    return sum(v * 100 for v in values) / len(values)
 
 
 def _sentiment_scores(encoder, data: ArenaData, preset: ArenaPreset, seed: int) -> dict[str, Any]:
-    rows = [ids for ids, _ in data.sentiment]
-    labels = torch.tensor([y for _, y in data.sentiment])
-    x = sentence_features(encoder, rows)
-    accuracy, efficiency = [], {n: [] for n in preset.label_counts}
-    for train, test in _splits(labels.tolist(), preset.sentiment_splits):
-        probe = fit_linear_probe(x[train], labels[train], 2, steps=preset.probe_steps, seed=seed)
-        accuracy.append(float((probe.predict(x[test]) == labels[test]).float().mean()) * 100)
-        for n in preset.label_counts:
-            few = [i for c in (0, 1) for i in [j for j in train if labels[j] == c][: n // 2]]
-            probe = fit_linear_probe(x[few], labels[few], 2, steps=preset.probe_steps, seed=seed)
-            efficiency[n].append(float((probe.predict(x[test]) == labels[test]).float().mean()) * 100)
-    return {"sentiment_probe": sum(accuracy) / len(accuracy),
-            "sample_efficiency": {str(n): sum(v) / len(v) for n, v in efficiency.items()}}  # fmt: skip
+    from ptmlab.tasks.classification import sentence_probe
+
+    probe = sentence_probe(encoder, data.sentiment, splits=preset.sentiment_splits, steps=preset.probe_steps,
+                           seed=seed, label_counts=preset.label_counts)  # fmt: skip
+    return {"sentiment_probe": _percent(probe["accuracies"]),
+            "sample_efficiency": {str(n): _percent(v) for n, v in probe["sample_efficiency_splits"].items()}}  # fmt: skip
 
 
 def _entity_efficiency(encoder, data: ArenaData, preset: ArenaPreset, seed: int) -> dict[str, float]:
@@ -416,92 +403,51 @@ def _entity_efficiency(encoder, data: ArenaData, preset: ArenaPreset, seed: int)
     out = {}
     for n in preset.entity_label_counts:
         scores = [
-            100 * entity_type_probe(encoder, data.probe, preset.probe_steps, seed=seed, features=x, per_class=n,
-                                    sample_seed=1000 * draw + n)["balanced_accuracy"]  # fmt: skip
+            100
+            * entity_type_probe(
+                encoder, data.probe, preset.probe_steps, seed=seed, features=x, per_class=n, sample_seed=1000 * draw + n
+            )["balanced_accuracy"]  # fmt: skip
             for draw in range(3)
         ]
         out[str(n)] = sum(scores) / len(scores)
     return out
 
 
-class _Tagger(nn.Module):
-    def __init__(self, encoder: nn.Module, n_classes: int, pool: bool):
-        super().__init__()
-        self.encoder, self.pool = encoder, pool
-        self.head = nn.Linear(encoder.stack.config.d_model, n_classes)
-
-    def forward(self, ids):
-        mask = (ids != 0).float()
-        hidden = self.encoder(ids, mask.long()).last_hidden_state
-        if self.pool:
-            return self.head((hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True))
-        return self.head(hidden)
-
-
 def _finetune_entities(model, data: ArenaData, preset: ArenaPreset, seed: int) -> float:
     """Fine-tune every weight of the encoder with a token-classification head on the probe's train side; balanced
     accuracy on the test side (words never seen in fine-tuning)."""
+    from ptmlab.tasks.classification import finetune_token_classifier
     from ptmlab.tasks.entities import ENTITY_CLASSES
-    from ptmlab.tasks.stats import balanced_accuracy
 
-    device = next(model.parameters()).device
-    probe = data.probe
-    torch.manual_seed(seed)  # the new head's initial weights: a re-scored run gives the same score
-    tagger = _Tagger(encoder_of(copy.deepcopy(model)), len(ENTITY_CLASSES), pool=False).to(device)
-    labels = pad(probe.labels, device, pad_id=-1)  # -1: [CLS]/[SEP]/padding
-    sides = pad([[int(s) for s in row] for row in probe.train_side], device).bool()
-    ids = pad(probe.rows, device)
-    train_labels = labels[sides & (labels >= 0)]
-    counts = torch.bincount(train_labels, minlength=len(ENTITY_CLASSES)).float()
-    weights = (counts.sum() / counts.clamp_min(1)) / len(ENTITY_CLASSES)  # balanced: rare classes count as much
-
-    def batch_loss(tagger, generator):
-        picked = torch.randint(0, len(ids), (32,), generator=generator).to(device)
-        target = torch.where(sides[picked], labels[picked], torch.full_like(labels[picked], -1))
-        logits = tagger(ids[picked])
-        return F.cross_entropy(logits.flatten(0, 1), target.flatten(), weight=weights, ignore_index=-1)
-
-    finetune(tagger, batch_loss, steps=preset.finetune_steps, lr=preset.finetune_lr, seed=seed, progress=False)
-    with torch.no_grad():
-        guess = torch.cat([tagger(ids[i : i + 128]).argmax(-1) for i in range(0, len(ids), 128)])
-    test = ~sides & (labels >= 0)
-    return 100 * balanced_accuracy(guess[test].cpu(), labels[test].cpu())
+    p = data.probe
+    tuned = finetune_token_classifier(model, p.rows, p.labels, p.train_side, len(ENTITY_CLASSES),
+                                      steps=preset.finetune_steps, lr=preset.finetune_lr, seed=seed)  # fmt: skip
+    return 100 * tuned["balanced_accuracy"]
 
 
 def _finetune_sentiment(model, data: ArenaData, preset: ArenaPreset, seed: int) -> float:
     """Fine-tune the encoder with a classifier on the mean of its states, on one half of the sentences; the accuracy on
     the other half, averaged over `finetune_splits` splits (100 test sentences alone swing by about 5 points)."""
-    device = next(model.parameters()).device
-    ids = pad([r for r, _ in data.sentiment], device)
-    labels = torch.tensor([y for _, y in data.sentiment], device=device)
-    accuracies = []
-    for train, test in _splits(labels.tolist(), preset.finetune_splits):
-        torch.manual_seed(seed)
-        classifier = _Tagger(encoder_of(copy.deepcopy(model)), 2, pool=True).to(device)
-        train_t = torch.tensor(train, device=device)
+    from ptmlab.tasks.classification import finetune_sentence_classifier
 
-        def batch_loss(classifier, generator, train_t=train_t):
-            picked = train_t[torch.randint(0, len(train_t), (16,), generator=generator).to(device)]
-            return F.cross_entropy(classifier(ids[picked]), labels[picked])
-
-        finetune(classifier, batch_loss, steps=preset.finetune_steps, lr=preset.finetune_lr, seed=seed, progress=False)
-        with torch.no_grad():
-            guess = classifier(ids[test]).argmax(-1)
-        accuracies.append(float((guess == labels[test]).float().mean()) * 100)
-    return sum(accuracies) / len(accuracies)
+    tuned = finetune_sentence_classifier(model, data.sentiment, splits=preset.finetune_splits,
+                                         steps=preset.finetune_steps, lr=preset.finetune_lr, seed=seed)  # fmt: skip
+    return _percent(tuned["accuracies"])
 
 
-def score_model(model, preset: ArenaPreset | str | None = None, seed: int = 0) -> dict[str, Any]:
-    """Every downstream score of one pre-trained model (not cached: see `score`)."""
+def score_model(model, preset: ArenaPreset | str | None = None, seed: int = 0, data: ArenaData | None = None
+                ) -> dict[str, Any]:  # fmt: skip
+    """Every downstream score of one pre-trained model, in % (not cached: EXPERIMENT.run caches them)."""
     from ptmlab.runtime import get_device
     from ptmlab.tasks.entities import entity_type_probe
 
-    preset = resolve_preset(preset)
-    data = arena_data(preset)
+    preset = _preset(preset)
+    data = data or arena_data(preset)
     model = model.to(get_device()).eval()
     encoder = encoder_of(model)
     layers = [
-        100 * entity_type_probe(encoder, data.probe, steps=preset.probe_steps, layer=layer, seed=seed)["balanced_accuracy"]
+        100
+        * entity_type_probe(encoder, data.probe, steps=preset.probe_steps, layer=layer, seed=seed)["balanced_accuracy"]
         for layer in range(preset.n_layers + 1)
     ]
     scores = {"entity_probe": layers[-1], "entity_layers": layers}
@@ -514,93 +460,124 @@ def score_model(model, preset: ArenaPreset | str | None = None, seed: int = 0) -
     return scores
 
 
-def _probe_settings(preset: ArenaPreset) -> dict[str, Any]:
-    names = ("heldout_world", "probe_sentences", "probe_steps", "finetune_steps", "finetune_lr", "sentiment_splits",
-             "finetune_splits", "label_counts", "entity_label_counts")  # fmt: skip
-    return {"scores": 4, **{n: getattr(preset, n) for n in names}}
+# ============================================================================ the experiment
+class ObjectiveArenaExperiment(Experiment[ArenaPreset]):
+    """Every contestant x every seed, pre-trained within one FLOP budget (or loaded) and scored on four downstream
+    tasks; the paper's claim (ELECTRA Table 5): ELECTRA over all tokens beats ELECTRA over 15% of them."""
 
+    name = "09_objective_arena"
+    title = "The objective arena: every pre-training objective on one backbone, one corpus, one budget"
+    presets = PRESETS
+    arms = tuple(CONTESTANTS)
+    arm_names = {k: c.label for k, c in CONTESTANTS.items()}
+    arm_colours = {k: c.colour for k, c in CONTESTANTS.items()}
+    metrics = METRICS
+    direction = ("arena", *ELECTRA_PAIRS[0])
 
-def _score_name(key: str, preset: ArenaPreset, seed: int) -> str:
-    from ptmlab.io import config_hash
+    def data(self, preset: ArenaPreset) -> ArenaData:
+        return arena_data(preset)
 
-    settings = {**_sizes(preset), "contestant": key, "seed": seed, **_probe_settings(preset)}
-    return f"arena-{key}-{config_hash(settings)[:16]}.json"
+    def pretrain(self, arm: str, preset: ArenaPreset, seed: int, data: ArenaData | None = None):
+        return pretrain(arm, preset, seed)
 
+    def score(self, arm: str, run, data: ArenaData, preset: ArenaPreset, seed: int) -> dict[str, Any]:
+        """score_model's scores, and the run's steps, FLOPs and loss curve (for the scoreboard and the curves)."""
+        history = run.meta.get("history", [])
+        scores = score_model(run.model, preset, seed, data)
+        facts = {"steps": run.meta.get("steps", len(history)), "flops": run.meta.get("flops", 0.0), "history": history}
+        return json.loads(json.dumps(scores | facts))  # as a cached score reads back: a fresh row looks the same
 
-def _cached_scores(key: str, preset: ArenaPreset, seed: int) -> dict[str, Any] | None:
-    """The saved scores of a run (the shared cache first), or None; a damaged file counts as missing."""
-    from ptmlab.runtime import cache_dir, shared_cache
+    def score_config(self, arm: str, run, preset: ArenaPreset, seed: int) -> dict[str, Any] | None:
+        key = super().score_config(arm, run, preset, seed)
+        if key is None:
+            return None
+        key["preset"].pop("cache_fill_minutes", None)  # a timing: it changes no score
+        return json.loads(json.dumps(key))  # tuples as lists, as the cached key reads back (else it never matches)
 
-    shared = shared_cache()
-    for folder in ([shared / "arena"] if shared else []) + [cache_dir("arena")]:
-        path = folder / _score_name(key, preset, seed)
-        if path.is_file():
-            try:
-                return json.loads(path.read_text())
-            except (OSError, ValueError):
-                pass  # score it again
-    return None
+    def has_scores(self, arm: str, run_config: dict[str, Any] | None, preset: ArenaPreset, seed: int) -> bool:
+        """Are the scores of the run trained with `run_config` (None: the untrained arm) cached, here or shared?"""
+        key = self.score_config(arm, SimpleNamespace(meta={"config": run_config} if run_config else {}), preset, seed)
+        shared = runtime.shared_cache()
+        for root in ([shared / "scores"] if shared else []) + [None]:
+            saved = read_json(self._score_path(key, root))
+            if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("scores"), dict):
+                return True
+        return False
+
+    def paper_table(self, comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+        """Each paper table's order of the contestants it covers beside ours (by arena score)."""
+        header = ["paper table", "paper's order", "arena's order", "pairs agreeing", "Kendall τ", "note"]
+        label = self.label
+        rows = [[r["table"], " > ".join(label(k) for k in r["paper"]), " > ".join(label(k) for k in r["ours"]),
+                 f"{r['agree']}/{r['pairs']}", f"{r['kendall_tau']:+.2f}", r["note"]]
+                for r in ArenaResult.rankings(comparison)]  # fmt: skip
+        return header, rows
+
+    def run(
+        self,
+        preset: ArenaPreset | str | None = None,
+        *,
+        arms: Sequence[str] | None = None,
+        seeds: Sequence[int] | None = None,
+        progress: Callable[[str], None] | None = print,
+        rescore: bool = False,
+        retrain: bool = False,
+    ) -> ArenaResult:
+        """Train (or load) and score every contestant with every seed (the protocol's run(), one line per run). Runs
+        and scores are cached one by one, so an interrupted arena resumes where it stopped, and `ptmlab arena` can
+        fill a shared cache before a workshop. retrain: train every run again (and score it again)."""
+        preset = self.preset(preset)
+        keys = check_keys(arms)
+        seeds = list(preset.seeds if seeds is None else seeds)
+        if not seeds:
+            raise InputError("No seeds.", fix="Pass at least one seed, e.g. seeds=[0].")
+        if retrain:  # the retrained runs replace the cached ones, which run() below then loads
+            for key in keys:
+                for seed in seeds:
+                    if key != "untrained":
+                        pretrain(key, preset, seed, retrain=True)
+        comparison = super().run(preset, arms=keys, seeds=seeds, progress=progress, rescore=rescore or retrain)
+        return ArenaResult(self, comparison.preset, comparison.rows, budget=compute_budget(preset, keys))
 
 
 def missing_runs(preset: ArenaPreset | str | None = None, keys: Sequence[str] | None = None,
                  seeds: Sequence[int] | None = None) -> list[tuple[str, int]]:  # fmt: skip
-    """(contestant, seed) pairs whose run or scores are not cached yet: what `run_arena` would still train or score."""
+    """(contestant, seed) pairs whose run or scores are not cached yet: what EXPERIMENT.run would still train or score."""
     from ptmlab.train.cache import find_cached
 
-    preset = resolve_preset(preset)
+    preset = _preset(preset)
     keys, seeds = check_keys(keys), list(preset.seeds if seeds is None else seeds)
     steps = compute_budget(preset, keys)["steps"]
-    return [(k, s) for k in keys for s in seeds
-            if _cached_scores(k, preset, s) is None
-            or (k != "untrained" and find_cached(f"arena-{k}", _run_config(k, preset, s, steps[k])) is None)]  # fmt: skip
-
-
-def score(key: str, preset: ArenaPreset | str | None = None, seed: int = 0, *, retrain: bool = False) -> dict[str, Any]:
-    """A contestant's run (trained or loaded) and its scores, cached as JSON beside the runs: one row of the arena."""
-    from ptmlab.runtime import cache_dir
-
-    preset = resolve_preset(preset)
-    run = pretrain(key, preset, seed, retrain=retrain)
-    scores = None if retrain or run.meta.get("interrupted") else _cached_scores(key, preset, seed)
-    if scores is None:
-        scores = score_model(run.model, preset, seed)
-        if not run.meta.get("interrupted"):
-            path = cache_dir("arena") / _score_name(key, preset, seed)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(scores))
-            os.replace(tmp, path)  # atomic: a reader never sees half a file
-    history = run.meta.get("history", [])
-    return {
-        "objective": key,
-        "seed": seed,
-        **{m: scores[m] for m in (*METRICS, "arena")},
-        "entity_layers": scores["entity_layers"],
-        "sample_efficiency": scores["sample_efficiency"],
-        "entity_efficiency": scores["entity_efficiency"],
-        "steps": run.meta.get("steps", len(history)),
-        "flops": run.meta.get("flops", 0.0),
-        "seconds": run.meta.get("seconds", 0.0),
-        "history": history,
-    }
+    out = []
+    for key in keys:
+        for seed in seeds:
+            config = None if key == "untrained" else _run_config(key, preset, seed, steps[key])
+            if not EXPERIMENT.has_scores(key, config, preset, seed) or (
+                config is not None and find_cached(f"arena-{key}", config) is None
+            ):
+                out.append((key, seed))
+    return out
 
 
 # ============================================================================ the whole arena
-@dataclass
-class ArenaResult:
-    preset: ArenaPreset
-    budget: dict[str, Any]
-    rows: list[dict[str, Any]] = field(default_factory=list)
+@dataclass(repr=False)
+class ArenaResult(Comparison):
+    """The arena's Comparison: one row per (arm, seed) with the four scores, "arena" (their mean), the per-layer and
+    sample-efficiency curves, steps, FLOPs and the loss history; plus the compute budget every run got."""
 
-    @property
-    def keys(self) -> list[str]:
-        return list(dict.fromkeys(r["objective"] for r in self.rows))
+    budget: dict[str, Any] = field(default_factory=dict)
 
     def stats(self, metric: str = "arena") -> dict[str, tuple[float, float, int]]:
-        return {k: mean_sd([r[metric] for r in self.rows if r["objective"] == k]) for k in self.keys}
+        return {k: mean_sd([r[metric] for r in self.rows if r["arm"] == k]) for k in self.arms}
 
     def ranking(self, metric: str = "arena", keys: Sequence[str] | None = None) -> list[str]:
         stats = self.stats(metric)
-        return sorted([k for k in (keys or self.keys) if k in stats], key=lambda k: -stats[k][0])
+        return sorted([k for k in (keys or self.arms) if k in stats], key=lambda k: -stats[k][0])
+
+    def rows_json(self) -> list[dict[str, Any]]:
+        """The rows as `ptmlab arena -o` writes them: "objective" for the arm, "seconds" of training."""
+        return [{"objective": r["arm"], **{("seconds" if k == "train_seconds" else k): v for k, v in r.items()
+                                           if k != "arm"}} for r in self.rows]  # fmt: skip
 
     def scoreboard_rows(self) -> tuple[list[str], list[list[str]]]:
         """One line per contestant, best arena score first: mean ± sd over seeds of each score, and the compute."""
@@ -611,22 +588,22 @@ class ArenaResult:
         body = []
         for key in self.ranking():
             c = CONTESTANTS[key]
-            runs = [r for r in self.rows if r["objective"] == key]
+            runs = [r for r in self.rows if r["arm"] == key]
             cells = [f"{m:.1f} ± {s:.1f}" for m, s, _ in (mean_sd([r[x] for r in runs]) for x in (*METRICS, "arena"))]
             entry = CATALOGUE.get(c.objective)
             body.append([c.label, entry.section if entry else "-", c.loss_over, *cells,
                          str(runs[0]["steps"]), f"{runs[0]['flops'] / 1e12:.2f}",
-                         f"{sum(r['seconds'] for r in runs) / len(runs):.0f}"])  # fmt: skip
+                         f"{sum(r['train_seconds'] for r in runs) / len(runs):.0f}"])  # fmt: skip
         return header, body
 
     def electra_table5(self, metric: str = "arena") -> list[dict[str, Any]]:
         """ELECTRA Table 5's question, seed by seed: does the all-token variant beat its 15% twin?"""
-        return [paired_direction(self.rows, metric, a, b) for a, b in ELECTRA_PAIRS if {a, b} <= set(self.keys)]
+        return [self.direction(metric, a, b) for a, b in ELECTRA_PAIRS if {a, b} <= set(self.arms)]
 
     def rankings(self, metric: str = "arena") -> list[dict[str, Any]]:
         """For each paper table: its order of the contestants it covers, ours, and how many pairs agree."""
         out = []
-        stats = self.stats(metric)
+        stats = ArenaResult.stats(self, metric)
         for table, entry in PAPER_TABLES.items():
             keys = [k for k in entry["scores"] if k in stats]
             if len(keys) < 2:
@@ -634,12 +611,12 @@ class ArenaResult:
             paper = sorted(keys, key=lambda k: -entry["scores"][k])
             pairs = [(a, b) for i, a in enumerate(paper) for b in paper[i + 1 :]]  # a above b in the paper
             agree = sum(stats[a][0] > stats[b][0] for a, b in pairs)
-            out.append({"table": table, "paper": paper, "ours": self.ranking(metric, keys), "agree": agree,
-                        "pairs": len(pairs), "kendall_tau": (2 * agree - len(pairs)) / len(pairs),
+            out.append({"table": table, "paper": paper, "ours": ArenaResult.ranking(self, metric, keys),
+                        "agree": agree, "pairs": len(pairs), "kendall_tau": (2 * agree - len(pairs)) / len(pairs),
                         "note": entry["note"]})  # fmt: skip
         return out
 
-    def summary(self, metric: str = "arena") -> str:
+    def report(self, metric: str = "arena") -> str:
         from ptmlab.viz.tables import table_text
 
         header, body = self.scoreboard_rows()
@@ -659,7 +636,7 @@ class ArenaResult:
 
     # ------------------------------------------------------------------ figures
     def _pick(self, keys):
-        return [k for k in (keys or self.keys) if k in self.keys]
+        return [k for k in (keys or self.arms) if k in self.arms]
 
     def curves_figure(self, keys: Sequence[str] | None = None, smooth: float = 0.95):
         """Training loss against training FLOPs, one line per objective (mean over seeds), each divided by its own
@@ -670,7 +647,7 @@ class ArenaResult:
 
         figure = go.Figure()
         for key in self._pick(keys):
-            runs = [r for r in self.rows if r["objective"] == key and r["history"]]
+            runs = [r for r in self.rows if r["arm"] == key and r["history"]]
             if not runs:
                 continue
             n = min(len(r["history"]) for r in runs)
@@ -690,10 +667,10 @@ class ArenaResult:
         from ptmlab.viz.tables import seeds_figure
 
         keys = self._pick(keys)
-        rows = [r for r in self.rows if r["objective"] in keys]
-        rows.sort(key=lambda r: self.ranking().index(r["objective"]))
+        rows = [r for r in self.rows if r["arm"] in keys]
+        rows.sort(key=lambda r: self.ranking().index(r["arm"]))
         chosen = {m: METRICS.get(m, "arena score (mean of the four)") for m in (metrics or (*METRICS, "arena"))}
-        figure = seeds_figure(rows, chosen, labels={k: c.label for k, c in CONTESTANTS.items()},
+        figure = seeds_figure(rows, chosen, by="arm", labels={k: c.label for k, c in CONTESTANTS.items()},
                               colours={k: c.colour for k, c in CONTESTANTS.items()})  # fmt: skip
         figure.update_annotations(font_size=11)
         figure.update_layout(height=480, title="Scoreboard: bars are means ± sd over seeds, dots are seeds")
@@ -705,7 +682,7 @@ class ArenaResult:
 
         figure = go.Figure()
         for key in self._pick(keys):
-            runs = [r["entity_layers"] for r in self.rows if r["objective"] == key]
+            runs = [r["entity_layers"] for r in self.rows if r["arm"] == key]
             mean = [sum(v) / len(v) for v in zip(*runs)]
             figure.add_scatter(x=list(range(len(mean))), y=mean, mode="lines+markers", name=CONTESTANTS[key].label,
                                line=dict(color=CONTESTANTS[key].colour))  # fmt: skip
@@ -724,7 +701,7 @@ class ArenaResult:
         figure = make_subplots(rows=1, cols=2, subplot_titles=[title for _, title, _ in panels])
         for col, (field_name, _, axis) in enumerate(panels, start=1):
             for key in self._pick(keys):
-                runs = [r[field_name] for r in self.rows if r["objective"] == key and r.get(field_name)]
+                runs = [r[field_name] for r in self.rows if r["arm"] == key and r.get(field_name)]
                 if not runs:
                     continue
                 counts = sorted(runs[0], key=int)
@@ -748,29 +725,4 @@ class ArenaResult:
         return table_figure(header, body, title="Scoreboard (best arena score first)")
 
 
-def run_arena(preset: ArenaPreset | str | None = None, keys: Sequence[str] | None = None,
-              seeds: Sequence[int] | None = None, *, retrain: bool = False, progress: bool = True) -> ArenaResult:  # fmt: skip
-    """Train (or load) and score every contestant with every seed. Runs are cached one by one, so an interrupted arena
-    resumes where it stopped, and `ptmlab arena` can fill a shared cache before a workshop."""
-    from ptmlab.train.trainer import _progress
-
-    preset = resolve_preset(preset)
-    keys = check_keys(keys)
-    seeds = list(preset.seeds if seeds is None else seeds)
-    if not seeds:
-        raise InputError("No seeds.", fix="Pass at least one seed, e.g. seeds=[0].")
-    result = ArenaResult(preset, compute_budget(preset, keys))
-    bar = _progress(len(keys) * len(seeds), "arena runs") if progress else None
-    for key in keys:
-        for seed in seeds:
-            if bar is not None:
-                bar.set_postfix_str(f"{CONTESTANTS[key].label}, seed {seed}")
-            result.rows.append(score(key, preset, seed, retrain=retrain))
-            if bar is not None:
-                bar.update(1)
-                if bar.disable:  # no bar in CI logs and redirected output: one plain line per run instead
-                    print(f"[arena] {len(result.rows)}/{bar.total} {CONTESTANTS[key].label}, seed {seed}: "
-                          f"arena score {result.rows[-1]['arena']:.1f}", flush=True)  # fmt: skip
-    if bar is not None:
-        bar.close()
-    return result
+EXPERIMENT = ObjectiveArenaExperiment()

@@ -1,4 +1,4 @@
-"""Subject-verb agreement at controlled distances: a CNN, a BiLSTM and a Transformer of equal size on the same task.
+"""Chapter 03, contextual encoders: a CNN, a BiLSTM and a Transformer of equal size on subject-verb agreement.
 
 Linzen et al. 2016 (number agreement as a probe of long-range syntax); Tang et al. 2018, "Why Self-Attention? A Targeted
 Evaluation of Neural Machine Translation Architectures" (CNNs fail past their receptive field; self-attention does not
@@ -10,155 +10,35 @@ import copy
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptmlab.errors import CheckpointError, InputError
-from ptmlab.models.convolutional import CNNConfig, CNNEncoder, receptive_field
-from ptmlab.models.recurrent import BiLSTMConfig, BiLSTMEncoder
-from ptmlab.models.transformer import Transformer, TransformerConfig
-from ptmlab.probe.agreement_data import (  # the task: sentences, vocabulary, tensors
+from ptmlab.chapters.contextual_encoders.data import AgreementData, EncodedSet, make_agreement_data
+from ptmlab.chapters.contextual_encoders.presets import (
+    AGREEMENT_PRESETS,
     CONDITIONS,
-    AgreementData,
-    EncodedSet,
-    make_agreement_data,
+    ENCODER_COLOURS,
+    ENCODER_NAMES,
+    ENCODERS,
+    PAPER_CLAIMS,
+    PROBE_VERSION,
+    AgreementPreset,
+    cnn_max_distance,
+    cnn_reach,
 )
-
-ENCODERS = ("cnn", "bilstm", "transformer")
-ENCODER_NAMES = {"cnn": "CNN", "bilstm": "BiLSTM", "transformer": "Transformer"}
-ENCODER_COLOURS = {"cnn": "#e67e22", "bilstm": "#2980b9", "transformer": "#27ae60"}
-PROBE_VERSION = 2  # part of the cache key: bump it when training or evaluation changes
-PAPER_CLAIMS = {"cnn": "accuracy falls", "transformer": "does not beat the RNN"}  # Tang et al. 2018, in words
+from ptmlab.errors import CheckpointError, InputError
+from ptmlab.experiment import Comparison, Experiment
+from ptmlab.models.agreement import AgreementClassifier, AgreementModelConfig, count_parameters
 
 
-# ----------------------------------------------------------------------------- presets
-@dataclass(frozen=True)
-class AgreementPreset:
-    """Sizes for chapter 03. Every encoder gets the same embedding size, data, steps and batch size; the BiLSTM's hidden
-    size and the CNN's inner width are then chosen so their parameter counts match the Transformer's."""
-
-    distances: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 10, 12)  # words between the subject noun and the verb
-    attractors: tuple[bool, ...] = (False, True)  # True: nouns of the other number in between (distance >= 3)
-    context_probability: float = 0.5  # chance of a preceding sentence, so the subject's position varies
-    n_train_per_cell: int = 600  # training examples per (distance, attractors) cell
-    n_test_per_cell: int = 150
-    d_model: int = 64
-    transformer_layers: int = 2
-    transformer_heads: int = 4
-    lstm_layers: int = 1
-    cnn_layers: int = 4  # 4 layers of kernel 3: a receptive field of 9 tokens, 4 on each side (subject visible to d=3)
-    cnn_kernel: int = 3
-    cnn_dilations: tuple[int, ...] = ()
-    dropout: float = 0.1
-    steps: int = 500
-    batch_size: int = 64
-    lr: float = 3e-3
-    threads: int = 1  # models this small train fastest on one thread; 0 keeps torch's setting (use it on a GPU)
-    benchmark_steps: int = 10  # steps per encoder and round in the interleaved speed benchmark
-    workers: int = 1  # runs trained at once in separate processes (CPU only); 2 uses both cores of a 2-core CPU
-    seeds: tuple[int, ...] = (0, 1, 2)
-    world_seed: int = 0
-    expected: str = ""  # what the notebook tells the learner to expect for this preset
-    expected_minutes: float = 0.0
-
-
-AGREEMENT_PRESETS: dict[str, AgreementPreset] = {
-    "smoke": AgreementPreset(
-        distances=(1, 2, 4, 8),
-        n_train_per_cell=40,
-        n_test_per_cell=20,
-        d_model=32,
-        transformer_heads=2,
-        steps=15,
-        batch_size=32,
-        benchmark_steps=2,
-        expected="smoke: too short to learn; accuracies near chance (about 0.35-0.65). It checks the pipeline, "
-        "not the result.",
-        expected_minutes=0.1,
-    ),
-    "cpu": AgreementPreset(
-        # 9 runs x 500 steps of 65-77 ms on one thread, 2 at a time: about 3 minutes on an idle 2-core CPU (an estimate;
-        # on a shared CPU at load 8-16 they took 26 minutes). 300 steps were tried: the CNN then had not yet learned the
-        # subject even within its reach (seed 0: 0.77-0.89). Accuracies below: measured twice, the same both times.
-        workers=2,
-        expected="cpu (measured, seeds 0-2): CNN 0.96-0.99 up to distance 3, then 0.75-0.86 without attractors "
-        "and 0.34-0.42 (below chance) with them; BiLSTM 1.00 everywhere; Transformer >= 0.96 except with "
-        "attractors at distance 12 (0.89 ± 0.04).",
-        expected_minutes=3.0,
-    ),
-    "gpu": AgreementPreset(
-        distances=(1, 2, 3, 4, 6, 8, 10, 12, 16, 20),
-        n_train_per_cell=3000,
-        n_test_per_cell=400,
-        d_model=128,
-        transformer_layers=4,
-        lstm_layers=2,
-        steps=3000,
-        batch_size=128,
-        lr=1e-3,
-        seeds=(0, 1, 2, 3, 4),
-        expected="gpu: target, not measured.",
-        expected_minutes=2.0,
-    ),
-}
-
-
-# ----------------------------------------------------------------------------- models
-@dataclass
-class AgreementModelConfig:
-    kind: str  # "cnn" | "bilstm" | "transformer"
-    vocab_size: int
-    max_len: int
-    d_model: int
-    n_classes: int = 2
-    encoder: dict = field(default_factory=dict)  # the encoder's own config fields (layers, heads, widths)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class AgreementClassifier(nn.Module):
-    """An encoder (CNN, BiLSTM or Transformer) and a linear head that reads the vector at the verb position."""
-
-    def __init__(self, config: AgreementModelConfig):
-        super().__init__()
-        self.config = config
-        common = dict(vocab_size=config.vocab_size, d_model=config.d_model)
-        if config.kind == "transformer":
-            self.encoder = Transformer(TransformerConfig(max_len=config.max_len, **common, **config.encoder))
-        elif config.kind == "bilstm":
-            self.encoder = BiLSTMEncoder(BiLSTMConfig(**common, **config.encoder))
-        elif config.kind == "cnn":
-            self.encoder = CNNEncoder(CNNConfig(**common, **config.encoder))
-        else:
-            raise InputError(f"Unknown encoder {config.kind!r}.", fix=f"Use one of {', '.join(ENCODERS)}.")
-        self.head = nn.Linear(config.d_model, config.n_classes)
-
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, positions: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Logits [batch, n_classes] for the token at `positions` ([batch] indices; default: the last real token)."""
-        hidden = self.encoder(input_ids, attention_mask).last_hidden_state
-        if positions is None:
-            last = torch.full((len(input_ids),), input_ids.shape[1] - 1, device=input_ids.device)
-            positions = attention_mask.sum(1) - 1 if attention_mask is not None else last
-        at_verb = hidden[torch.arange(len(hidden), device=hidden.device), positions.to(hidden.device)]
-        return self.head(at_verb)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters (tied tensors counted once)."""
-    unique = {id(p): p for p in model.parameters() if p.requires_grad}
-    return sum(p.numel() for p in unique.values())
-
-
+# ----------------------------------------------------------------------------- matched sizes
 def matched_configs(
     vocab_size: int, max_len: int, preset: AgreementPreset, n_classes: int = 2, encoders: Sequence[str] = ENCODERS
 ) -> dict[str, AgreementModelConfig]:
@@ -195,18 +75,6 @@ def matched_configs(
         )
         configs["cnn"] = closest("cnn", "d_inner", range(4, 32 * preset.d_model + 1, 4), cnn)
     return {kind: configs[kind] for kind in encoders}
-
-
-def cnn_reach(preset: AgreementPreset) -> int:
-    """How many tokens to its left the CNN's vector at the verb can see: (receptive field - 1) / 2."""
-    dilations = list(preset.cnn_dilations) or None
-    return (receptive_field([preset.cnn_kernel] * preset.cnn_layers, dilations) - 1) // 2
-
-
-def cnn_max_distance(preset: AgreementPreset) -> int:
-    """The largest distance (words between subject and verb) at which the CNN's verb vector still sees the subject:
-    the subject sits distance + 1 tokens to the left of the verb, so this is reach - 1."""
-    return cnn_reach(preset) - 1
 
 
 # ----------------------------------------------------------------------------- training and evaluation
@@ -519,7 +387,7 @@ class AgreementResults:
 
     def figure(self, encoders: Sequence[str] | None = None, conditions: Sequence[str] = CONDITIONS):
         """Accuracy vs distance, one line per encoder (mean over seeds, bars = ± sd), one panel per condition."""
-        from ptmlab.widgets.encoders import accuracy_figure
+        from ptmlab.chapters.contextual_encoders.figures import accuracy_figure
 
         return accuracy_figure(self.summary(), cnn_max_distance(self.preset), encoders or self.encoders, conditions)
 
@@ -539,11 +407,10 @@ def run_agreement(
 
     workers > 1 trains that many runs at once in separate processes (one thread each), which on a 2-core CPU nearly
     halves the wall time; the results are the same as one after the other. Default: the preset's `workers`."""
-    from ptmlab.runtime import get_device, pick_preset
+    from ptmlab.runtime import get_device
     from ptmlab.train.cache import find_cached
 
-    if not isinstance(preset, AgreementPreset):
-        preset = pick_preset(AGREEMENT_PRESETS, preset)
+    preset = EXPERIMENT.preset(preset)
     unknown = [e for e in encoders if e not in ENCODERS]
     if unknown:
         raise InputError(f"Unknown encoder(s) {unknown}.", fix=f"Use some of {', '.join(ENCODERS)}.")
@@ -552,15 +419,7 @@ def run_agreement(
     jobs = []
     for seed in seeds if seeds is not None else preset.seeds:
         for kind in encoders:
-            key_config = {
-                "task": "agreement",
-                "version": PROBE_VERSION,
-                "preset": _training_fields(preset),
-                "model": configs[kind].to_dict(),
-                "seed": seed,
-                "data": data.fingerprint,
-            }
-            jobs.append((kind, seed, key_config))
+            jobs.append((kind, seed, training_config(kind, seed, preset, data, configs[kind])))
     workers = preset.workers if workers is None else workers
     to_train = [(kind, seed) for kind, seed, key in jobs if retrain or find_cached(f"agreement-{kind}", key) is None]
     trained: dict[tuple[str, int], tuple[dict, dict]] = {}
@@ -575,6 +434,20 @@ def run_agreement(
         run = _load_or_train(f"agreement-{kind}", key_config, configs[kind], train, retrain=retrain)
         runs.append(AgreementRun(kind, seed, run.model.eval(), run.meta, run.from_cache))
     return AgreementResults(preset, data, runs, configs)
+
+
+def training_config(
+    kind: str, seed: int, preset: AgreementPreset, data: AgreementData, config: AgreementModelConfig
+) -> dict:
+    """The cache key of one training run (unchanged since chapter 03 lived in ptmlab.probe.agreement)."""
+    return {
+        "task": "agreement",
+        "version": PROBE_VERSION,
+        "preset": _training_fields(preset),
+        "model": config.to_dict(),
+        "seed": seed,
+        "data": data.fingerprint,
+    }
 
 
 def _train_in_processes(
@@ -718,3 +591,127 @@ def _text_table(rows: Sequence[Sequence[str]]) -> str:
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the Experiment
+METRICS = {
+    "no_attractors": "accuracy, no attractors",
+    "attractors": "accuracy, with attractors",
+    "near": "accuracy within the CNN's reach (no attractors)",
+    "far": "accuracy beyond the CNN's reach (no attractors)",
+    "long_attractors": "accuracy at the longest distances, with attractors",
+}
+
+
+def agreement_scores(cells: Sequence[dict], preset: AgreementPreset) -> dict[str, float]:
+    """One run's metrics (METRICS) from its accuracy per (distance, attractors) cell: means over the cells' distances,
+    as AgreementResults.accuracy computes them per seed. A metric with no cell (no distance beyond reach) is absent."""
+    visible, distances = cnn_max_distance(preset), preset.distances
+    groups = {
+        "no_attractors": ("no attractors", None),
+        "attractors": ("attractors", None),
+        "near": ("no attractors", [d for d in distances if d <= visible]),
+        "far": ("no attractors", [d for d in distances if d > visible]),
+        "long_attractors": ("attractors", sorted(distances)[-max(1, len(distances) // 3) :]),
+    }
+    scores = {}
+    for name, (condition, group) in groups.items():
+        values = [
+            c["accuracy"]
+            for c in cells
+            if CONDITIONS[c["attractors"] > 0] == condition and (group is None or c["distance"] in group)
+        ]
+        if values and (group is None or group):
+            scores[name] = sum(values) / len(values)
+    return scores
+
+
+@lru_cache(maxsize=4)
+def _data(preset: AgreementPreset) -> AgreementData:
+    return make_agreement_data(preset)
+
+
+class ContextualEncodersExperiment(Experiment[AgreementPreset]):
+    """Chapter 03 on the protocol: arms = the three encoders (sized to the same parameter count), seeds = the preset's;
+    a run trains one encoder + head on agreement and the scores are its test accuracies per condition and distance.
+
+    run() first trains every missing run through run_agreement (in `workers` processes on a CPU, as the preset says),
+    then scores them; results(preset) gives the AgreementResults of the last run (tables, figures, attention)."""
+
+    name = "03_contextual_encoders"
+    title = "Subject-verb agreement: CNN vs BiLSTM vs Transformer"
+    presets = AGREEMENT_PRESETS
+    arms = ENCODERS
+    arm_names = ENCODER_NAMES
+    arm_colours = ENCODER_COLOURS
+    metrics = METRICS
+    direction = ("far", "transformer", "cnn")  # Tang et al. 2018: past its receptive field the CNN falls behind
+
+    _results: AgreementResults | None = None
+
+    def data(self, preset: AgreementPreset) -> AgreementData:
+        return _data(preset)
+
+    def run(
+        self,
+        preset: AgreementPreset | str | None = None,
+        *,
+        arms: Sequence[str] | None = None,
+        seeds: Sequence[int] | None = None,
+        progress: Callable[[str], None] | None = print,
+        rescore: bool = False,
+        retrain: bool = False,
+        workers: int | None = None,
+    ) -> Comparison:
+        preset = self.preset(preset)
+        encoders = tuple(arms or self.arms_of(preset))
+        self._results = run_agreement(preset, encoders=encoders, seeds=seeds, retrain=retrain,
+                                      progress=progress is not None, data=self.data(preset), workers=workers)  # fmt: skip
+        return super().run(preset, arms=encoders, seeds=seeds, progress=progress, rescore=rescore)
+
+    def pretrain(self, arm: str, preset: AgreementPreset, seed: int, data: AgreementData):
+        from ptmlab.train.cache import Run
+
+        results = self._results
+        if results is None or results.preset != preset or results.data.fingerprint != data.fingerprint:
+            results = run_agreement(preset, encoders=[arm], seeds=[seed], data=data, workers=1, progress=False)
+        run = next((r for r in results.runs if (r.kind, r.seed) == (arm, seed)), None)
+        if run is None:
+            run = run_agreement(preset, encoders=[arm], seeds=[seed], data=data, workers=1, progress=False).runs[0]
+        config = training_config(arm, seed, preset, data, results.configs.get(arm) or _config_of(run))
+        return Run(run.model, {**run.meta, "config": config}, None, from_cache=run.from_cache)
+
+    def score(self, arm: str, run, data: AgreementData, preset: AgreementPreset, seed: int) -> dict[str, float]:
+        return agreement_scores(run.meta["cells"], preset)
+
+    def score_config(self, arm, run, preset, seed):
+        # JSON-normal (tuples as lists), so the key read back from the score cache compares equal to it
+        return json.loads(json.dumps(super().score_config(arm, run, preset, seed)))
+
+    def results(self, preset: AgreementPreset | str | None = None) -> AgreementResults:
+        """The last run()'s AgreementResults for this preset (trained or loaded now when there is none)."""
+        preset = self.preset(preset)
+        if self._results is None or self._results.preset != preset:
+            self._results = run_agreement(preset, data=self.data(preset))
+        return self._results
+
+    def paper_table(self, comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+        """Tang et al. 2018's two claims, in words, beside our mean ± sd over seeds."""
+        summary = comparison.summary()
+
+        def shown(arm: str, metric: str) -> str:
+            mean, sd, _ = summary.get(arm, {}).get(metric, (float("nan"), 0.0, 0))
+            return f"{mean:.2f} ± {sd:.2f}"
+
+        return ["claim", "Tang et al. 2018", "ours (mean ± sd over seeds)"], [
+            ["CNN: within its reach -> beyond it", PAPER_CLAIMS["cnn"], f"{shown('cnn', 'near')} -> {shown('cnn', 'far')}"],
+            ["Transformer vs BiLSTM, longest distances, attractors", PAPER_CLAIMS["transformer"],
+             f"{shown('transformer', 'long_attractors')} vs {shown('bilstm', 'long_attractors')}"],
+        ]  # fmt: skip
+
+
+def _config_of(run: AgreementRun) -> AgreementModelConfig:
+    return run.model.config
+
+
+EXPERIMENT = ContextualEncodersExperiment()
