@@ -248,7 +248,9 @@ def test_cbow_and_glove_trainers_run(home):
 
 def test_train_embeddings_uses_preset(home):
     preset = chapter.PRESETS["smoke"]
-    run = chapter.train_embeddings("skipgram", toy_corpus(300), preset, min_count=1, batch_size=128, group=32, progress=False)
+    run = chapter.train_embeddings(
+        "skipgram", toy_corpus(300), preset, min_count=1, batch_size=128, group=32, progress=False
+    )
     assert run.vectors.dim == preset.dim
     assert set(chapter.PRESETS) == {"smoke", "cpu", "gpu"}
 

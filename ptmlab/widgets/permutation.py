@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from ptmlab.errors import PtmlabError
 from ptmlab.viz.permutation import mask_heatmaps, order_html
+from ptmlab.widgets.base import Widget, error_html
 
 
 def parse_order(text: str, n: int) -> list[int]:
@@ -27,7 +28,7 @@ def parse_order(text: str, n: int) -> list[int]:
     return order
 
 
-class PermutationExplorer:
+class PermutationExplorer(Widget):
     """`PermutationExplorer(tokens).display()`; `.set_order(order)` / `.shuffle()` update it from code.
 
     Give `model` (a trained ptmlab.models.two_stream.TwoStreamLM) and `tokenizer` to see its top guesses for the
@@ -96,7 +97,7 @@ class PermutationExplorer:
         try:
             order = parse_order(self.order_text.value, len(self.tokens))
         except PtmlabError as err:
-            self.message.value = f"<span style='color:#c0392b'>⚠️ {err.message} <i>{err.fix or ''}</i></span>"
+            self.message.value = error_html(err)
             return
         self.message.value = ""
         self.order = order
@@ -144,9 +145,3 @@ class PermutationExplorer:
             + "".join(rows)
             + "</ul></div>"
         )
-
-    def display(self):
-        from IPython.display import display
-
-        display(self.widget)
-        return self
