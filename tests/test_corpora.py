@@ -223,6 +223,34 @@ def test_own_text_from_file_folder_and_list():
     assert listed.documents == [["One short text.", "Two sentences here."], ["Another text"]]
 
 
+def test_own_text_in_the_formats_people_have(tmp_path):
+    """One sentence per line without blank lines, one article per line (the Lee corpus), lowercase text, one long
+    paragraph: each is read, says what it read, and splits into train and held-out text."""
+    lines = tmp_path / "sentences.txt"
+    lines.write_text("\n".join(f"the cat number {i} sat on the mat. it was happy." for i in range(40)), encoding="utf-8")
+    corpus = load_text(lines)
+    assert len(corpus.documents) == 40 and len(corpus) == 80  # lowercase: "it" starts a sentence too
+    assert "40 documents, 80 sentences" in corpus.describe() and "one document per line" in corpus.describe()
+    train, valid = corpus.split(0.1)
+    assert len(valid.documents) == 4 and len(train.documents) == 36
+    from ptmlab.data.manifest import gensim_test_file
+
+    lee = load_text(gensim_test_file("lee_background.cor"))
+    assert len(lee.documents) == 300 and len(lee) > 2000
+    paragraph = load_text(["Only one text here. It has three sentences. That is enough to hold one out."])
+    train, valid = paragraph.split(0.3)
+    assert len(valid) == 1 and len(train) == 2
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.txt").write_text("First paragraph here.\n\nSecond paragraph here.", encoding="utf-8")
+    (folder / "b.txt").write_text("line one is here\nline two is here", encoding="utf-8")
+    mixed = load_text(folder)
+    assert len(mixed.documents) == 4 and "2 files" in mixed.describe()
+    with pytest.raises(DataError, match="no .txt files"):
+        (tmp_path / "nothing").mkdir()
+        load_text(tmp_path / "nothing")
+
+
 def test_own_text_errors(tmp_path):
     with pytest.raises(InputError, match="No sentences"):
         load_text([])

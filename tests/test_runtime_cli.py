@@ -48,7 +48,7 @@ def test_cli_train_smoke_and_doctor(tmp_path, capsys):
 
     assert main(["train", "--preset", "smoke", "--steps", "5", "-o", str(tmp_path / "mlm")]) == 0
     out = capsys.readouterr().out
-    assert "held-out masked-token accuracy" in out
+    assert "held-out accuracy on [MASK] positions" in out and "counting the neighbours" in out
     assert (tmp_path / "mlm.safetensors").exists() and (tmp_path / "mlm.json").exists()
     from ptmlab.train.checkpoint import load_checkpoint
 
@@ -57,6 +57,18 @@ def test_cli_train_smoke_and_doctor(tmp_path, capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "✓ real text" in out and "✓ attention view renders offline" in out
+
+
+def test_cli_trains_on_a_file_with_one_sentence_per_line(tmp_path, capsys):
+    """The most common format of one's own text (no blank lines) trains, and the CLI says what it read."""
+    from ptmlab.cli import main
+
+    text = tmp_path / "mine.txt"
+    words = "river stone light garden window morning letter music winter bridge".split()
+    text.write_text("\n".join(f"the {words[i % 10]} was near the {words[(i * 3) % 10]} today ." for i in range(600)))
+    assert main(["train", "--preset", "smoke", "--steps", "3", "--corpus", str(text)]) == 0
+    out = capsys.readouterr().out
+    assert "Read own: 600 documents, 600 sentences" in out and "one document per line" in out
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):

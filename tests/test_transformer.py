@@ -84,3 +84,27 @@ def test_bad_inputs_give_clear_errors(tiny_config):
         model(torch.tensor([[5, 99]]))
     with pytest.raises(InputError, match="divisible"):
         TransformerConfig(d_model=30, n_heads=4)
+
+
+def test_alibi_gives_every_head_a_distance_penalty_on_both_attention_paths():
+    """ALiBi (Press et al. 2022): the fused and the explicit path agree, padding stays masked, head 0 starts local,
+    and the option adds no weights (a checkpoint's keys are the same with it on or off)."""
+    import torch
+
+    from ptmlab.models.transformer import Transformer, TransformerConfig
+
+    config = TransformerConfig(vocab_size=50, max_len=16, d_model=32, n_layers=2, n_heads=4, dropout=0.0, alibi=True)
+    torch.manual_seed(0)
+    model = Transformer(config).eval()
+    ids = torch.randint(5, 50, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    fused = model(ids, mask).last_hidden_state
+    explicit = model(ids, mask, output_attentions=True)
+    assert torch.allclose(fused, explicit.last_hidden_state, atol=1e-5)
+    weights = explicit.attentions[0]  # [batch, heads, query, key]
+    assert float(weights[1, :, :, 9:].max()) == 0.0  # padding is never attended
+    head0 = weights[0, 0]
+    assert float(head0[5, 4]) > 2 * float(head0[5, 11])  # near beats far before any training
+    plain = Transformer(TransformerConfig(vocab_size=50, max_len=16, d_model=32, n_layers=2, n_heads=4))
+    assert set(plain.state_dict()) == set(model.state_dict())

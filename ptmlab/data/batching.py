@@ -36,6 +36,27 @@ def pack_sentences(tokenizer: Tokenizer, sentences: Sequence[str], block_len: in
     return torch.cat([cls, data, sep], dim=1)
 
 
+def spread_blocks(tokenizer: Tokenizer, documents: Sequence[Sequence[str]], block_len: int, n_blocks: int) -> torch.Tensor:
+    """Up to n_blocks held-out blocks drawn round-robin across documents: the first block of every document, then the
+    second, and so on, so one long article cannot fill the evaluation. Documents too short for a block are joined."""
+    packed, short = [], []
+    for document in documents:
+        try:
+            packed.append(pack_sentences(tokenizer, document, block_len))
+        except InputError:
+            short.extend(document)
+    if short:
+        try:
+            packed.append(pack_sentences(tokenizer, short, block_len))
+        except InputError:
+            pass
+    if not packed:
+        raise InputError(f"The held-out text is too short for one block of {block_len}.", fix="Give more text.")
+    longest = max(len(p) for p in packed)
+    rows = [p[i] for i in range(longest) for p in packed if i < len(p)]
+    return torch.stack(rows[:n_blocks])
+
+
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad variable-length id lists: returns (ids [batch, max_len], attention_mask [batch, max_len])."""
     if not sequences:

@@ -67,6 +67,11 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.sentences)
 
+    def describe(self) -> str:
+        """What was read, in words: documents, sentences, tokens, and from where."""
+        docs = f"{len(self.documents):,} documents, " if self.documents is not None else ""
+        return f"{self.name}: {docs}{len(self.sentences):,} sentences, {self.n_tokens:,} tokens, from {self.source}"
+
     def __repr__(self) -> str:
         docs = f", {len(self.documents)} documents" if self.documents is not None else ""
         return f"Corpus({self.name!r}: {len(self)} sentences{docs}, {self.n_tokens} tokens, {self.licence})"
@@ -93,6 +98,8 @@ class Corpus:
             raise InputError(f"valid_fraction must be between 0 and 1, got {valid_fraction}.", fix="Use e.g. 0.1.")
         rng = random.Random(seed)
         units = self.documents if self.documents is not None else [[s] for s in self.sentences]
+        if len(units) < 2:  # one document: hold out sentences instead (a single long text still trains)
+            units = [[s] for s in self.sentences]
         if len(units) < 2:
             raise InputError(f"Corpus {self.name!r} is too small to split.", fix="Give it at least two sentences.")
         order = list(range(len(units)))
@@ -119,14 +126,24 @@ ABBREVIATIONS = frozenset(
 )
 # A candidate boundary: . ! or ? (plus closing quotes/brackets), whitespace, then what may start a sentence.
 _BOUNDARY_RE = re.compile(r"([.!?])([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+# The same in lowercased text (no capitals to look for): any word may start the next sentence.
+_LOWER_BOUNDARY_RE = re.compile(r"([.!?])([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?\w)")
 
 
-def split_sentences(text: str) -> list[str]:
+def is_lowercased(text: str) -> bool:
+    """Text that has (almost) no capitals: lowercased on purpose, so a capital cannot mark a sentence's start."""
+    letters = sum(c.isalpha() for c in text)
+    return letters > 0 and sum(c.isupper() for c in text) < 0.002 * letters
+
+
+def split_sentences(text: str, lowercased: bool | None = None) -> list[str]:
     """Split a paragraph into sentences with a careful regex: no split after abbreviations ("Mr.", "e.g.", "U.S.")
-    or initials ("J. R. R. Tolkien")."""
+    or initials ("J. R. R. Tolkien"). In lowercased text (lowercased=None: detected) any word may start a sentence."""
     text = re.sub(r"\s+", " ", text).strip()
+    if lowercased is None:
+        lowercased = is_lowercased(text)
     sentences, start = [], 0
-    for match in _BOUNDARY_RE.finditer(text):
+    for match in (_LOWER_BOUNDARY_RE if lowercased else _BOUNDARY_RE).finditer(text):
         if match.group(1) == ".":
             word_start = text.rfind(" ", start, match.start()) + 1  # the word the dot ends (rfind: -1 -> 0)
             word = text[max(word_start, start) : match.start()].lstrip("\"'“‘([").lower()
@@ -341,16 +358,24 @@ def _read_text_file(path: Path) -> str:
         return data.decode("utf-8", errors="replace")
 
 
-def _paragraph_documents(text: str) -> list[list[str]]:
-    """Blank lines separate paragraphs (one document each); lines inside a paragraph are joined."""
-    paragraphs = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
-    return [split_sentences(p) for p in paragraphs if p.strip()]
+def _paragraph_documents(text: str) -> tuple[list[list[str]], str]:
+    """(documents, how they were read). Blank lines separate paragraphs (one document each; a paragraph's lines are
+    joined). A file without blank lines is read one line per document (one sentence per line, or one article per line as
+    in the Lee corpus): joining a 47,000-line file of sentences into one paragraph would make one giant document."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lowercased = is_lowercased(text)
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if len(paragraphs) == 1 and len([line for line in text.split("\n") if line.strip()]) > 1:
+        lines = [line for line in text.split("\n") if line.strip()]
+        return [split_sentences(line, lowercased) for line in lines], "one document per line"
+    return [split_sentences(p, lowercased) for p in paragraphs], "paragraphs separated by blank lines"
 
 
 def load_text(source: str | Path | Iterable[str], *, name: str = "own") -> Corpus:
     """Your own text as a Corpus: a .txt file, a folder (every .txt file inside, recursively, sorted) or a list of
-    strings (each string one document). Files: paragraphs separated by blank lines become documents; a paragraph's
-    lines are joined and split into sentences. Every non-empty sentence is kept (no length filter)."""
+    strings (each string one document). Files: paragraphs separated by blank lines become documents (a paragraph's
+    lines are joined and split into sentences); a file with no blank lines is one document per line. Lowercased text is
+    split into sentences too. Every non-empty sentence is kept (no length filter). `corpus.describe()` says what was read."""
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         if not path.exists():
@@ -362,8 +387,14 @@ def load_text(source: str | Path | Iterable[str], *, name: str = "own") -> Corpu
                 else "Check the path, or pass a list of strings instead.",
             )
         files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
-        documents = [doc for f in files for doc in _paragraph_documents(_read_text_file(f))]
-        where = str(path)
+        if not files:
+            raise DataError(f"The folder {str(path)[:80]!r} has no .txt files.", fix="Put your text in .txt files (UTF-8).")
+        documents, formats = [], set()
+        for file in files:
+            docs, how = _paragraph_documents(_read_text_file(file))
+            documents.extend(docs)
+            formats.add(how)
+        where = f"{path}: {len(files)} file{'s' * (len(files) > 1)}, {' and '.join(sorted(formats))}"
     else:
         texts = list(source)
         if not all(isinstance(t, str) for t in texts):

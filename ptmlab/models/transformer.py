@@ -28,6 +28,9 @@ class TransformerConfig:
     causal: bool = False  # True: each position sees only itself and the past (GPT); False: both sides (BERT)
     n_segments: int = 0  # >0 adds segment (token type) embeddings, for sentence-pair tasks (NSP, SOP)
     pad_id: int = 0
+    alibi: bool = False  # add ALiBi's distance penalty to attention (Press et al. 2022): every head starts local
+    embed_std: float = 0.02  # init of the token and position embeddings (BERT: 0.02); larger lets a small tied model
+    # tell tokens and positions apart from the first step (see benchmarks/learning.py)
 
     def __post_init__(self) -> None:
         if self.d_ff == 0:
@@ -62,17 +65,23 @@ def attend(
     dropout_p: float,
     pattern: HookPoint,
     need_weights: bool = False,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Scaled dot-product attention over [batch, heads, seq, d_head] tensors; mask is bool, True = may attend.
 
-    Returns (per-head outputs, weights or None). Self- and cross-attention (models/seq2seq.py) both call it."""
+    bias: a float [1 or batch, heads, query, key] added to the scores (ALiBi). Returns (per-head outputs, weights or
+    None). Self- and cross-attention (models/seq2seq.py) both call it."""
     if need_weights or pattern.active:
         # Explicit path: only when someone wants the weights (views, probes); same result as the fused path.
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+        if bias is not None:
+            scores = scores + bias
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
         weights = pattern(scores.softmax(dim=-1))
         return F.dropout(weights, dropout_p, dropout_p > 0) @ v, weights
+    if bias is not None:  # one float mask: the distance penalty, and -inf where attending is not allowed
+        mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p), None
 
 
@@ -86,6 +95,10 @@ class SelfAttention(nn.Module):
         self.q, self.k, self.v = HookPoint(), HookPoint(), HookPoint()  # [batch, heads, seq, d_head]
         self.pattern = HookPoint()  # [batch, heads, query, key]
         self.z = HookPoint()  # per-head outputs before mixing, [batch, heads, seq, d_head]
+        self.alibi = config.alibi
+        if config.alibi:  # head h penalises distance by 2^(-8(h+1)/H): from sharply local to nearly global
+            slopes = torch.tensor([2 ** (-8 * (h + 1) / config.n_heads) for h in range(config.n_heads)])
+            self.register_buffer("slopes", slopes, persistent=False)
 
     def forward(self, x, key_mask=None, need_weights=False, head_mask=None):
         B, T, D = x.shape
@@ -93,11 +106,18 @@ class SelfAttention(nn.Module):
         q, k, v = self.q(q), self.k(k), self.v(v)
         mask = self._mask(key_mask, T, x.device)  # bool [B or 1, 1, T, T], True = may attend
         p_drop = self.dropout if self.training else 0.0
-        z, weights = attend(q, k, v, mask, p_drop, self.pattern, need_weights)
+        z, weights = attend(q, k, v, mask, p_drop, self.pattern, need_weights, self._distance_bias(T, x))
         if head_mask is not None:  # pruning: switch heads off, [heads] of 0/1
             z = z * head_mask.view(1, -1, 1, 1).to(z.dtype)
         z = self.z(z)
         return self.out(z.transpose(1, 2).reshape(B, T, D)), weights
+
+    def _distance_bias(self, T: int, x: torch.Tensor) -> torch.Tensor | None:
+        if not self.alibi:
+            return None
+        positions = torch.arange(T, device=x.device)
+        distance = (positions[None, :] - positions[:, None]).abs().to(x.dtype)  # [query, key]
+        return -self.slopes.to(x.dtype)[None, :, None, None] * distance  # [1, heads, query, key]
 
     def _mask(self, key_mask, T, device):
         mask = None
@@ -155,6 +175,11 @@ class Transformer(HookedModule):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.ln_final = nn.LayerNorm(config.d_model)
         self.apply(_init_weights)
+        if config.embed_std != 0.02:  # (only then: the default draws the same weights as before the option existed)
+            for table in (self.tok_emb, self.pos_emb):
+                nn.init.normal_(table.weight, std=config.embed_std)
+            with torch.no_grad():
+                self.tok_emb.weight[config.pad_id].zero_()
 
     def forward(
         self,

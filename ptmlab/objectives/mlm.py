@@ -86,8 +86,13 @@ class MaskedLM(Objective):
         if targets.numel() == 0:  # a batch where nothing was chosen: a zero loss that still has a graph
             return LossOutput(logits.sum() * 0.0, {"accuracy": float("nan"), "n_predicted": 0})
         loss = F.cross_entropy(logits.float(), targets)
-        accuracy = (logits.argmax(-1) == targets).float().mean().item()
-        return LossOutput(loss, {"accuracy": accuracy, "n_predicted": targets.numel()})
+        hits = logits.argmax(-1) == targets
+        # Accuracy on the positions the model was shown as [MASK]: the honest one. "accuracy" also counts the 10% kept
+        # unchanged (copyable from the input) and, with predict_all, every visible token.
+        shown_mask = batch.input_ids[batch.loss_mask] == self.mask_id
+        masked = hits[shown_mask].float().mean().item() if shown_mask.any() else float("nan")
+        metrics = {"accuracy": hits.float().mean().item(), "masked_accuracy": masked, "n_predicted": targets.numel()}
+        return LossOutput(loss, metrics)
 
     def build_model(self, config):
         from ptmlab.models.heads import MaskedLanguageModel

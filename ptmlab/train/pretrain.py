@@ -27,6 +27,16 @@ def backbone_config(preset: Any, vocab_size: int, **overrides):
     return TransformerConfig(**(sizes | overrides))
 
 
+@torch.no_grad()
+def init_output_bias(bias: torch.nn.Parameter, blocks: torch.Tensor, n_special: int) -> None:
+    """Start an output layer's bias at the log unigram of the training text (add-half smoothed; special tokens at
+    the smallest): a fresh model then predicts the frequencies from step 0 instead of spending steps learning them."""
+    counts = torch.bincount(blocks.long().flatten(), minlength=len(bias)).float()[: len(bias)] + 0.5
+    log_p = (counts / counts.sum()).log()
+    log_p[:n_special] = log_p.min()
+    bias.copy_(log_p - log_p.mean())
+
+
 def pretrain_objective(
     key: str,
     config: Mapping[str, Any],
