@@ -26,16 +26,16 @@ class MLMPreset(ChapterPreset):
     d_model: int = 128
     n_layers: int = 2
     n_heads: int = 4
-    alibi: bool = False  # ALiBi's distance penalty in attention (see TransformerConfig)
+    alibi: bool = True  # ALiBi's distance penalty (see TransformerConfig): without it the run stays on the plateau
     embed_std: float = 0.02  # token and position embedding init (see TransformerConfig)
     dropout: float = 0.0  # a few minutes of training underfits: dropout only slows the escape from the unigram plateau
-    steps: int = 2400
-    batch_size: int = 16
-    lr: float = 1e-3
+    steps: int = 3400
+    batch_size: int = 16  # small batches, many updates (measured: batch 64 saw more tokens and learned less)
+    lr: float = 2e-3  # 3e-3 reached 0.103 on [MASK] positions, 2e-3 0.166, 1e-3 0.167 (3000 steps, 15% masked)
     warmup_fraction: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.999)
-    mask_prob: float = 0.15  # the training masking rate; the evaluation always hides BERT's 15%
-    unigram_bias: bool = False  # start the output bias at the log unigram: the model need not learn the frequencies
+    betas: tuple[float, float] = (0.9, 0.98)
+    mask_prob: float = 0.4  # the training masking rate (Wettig et al. 2023: 40%); the evaluation always hides BERT's 15%
+    unigram_bias: bool = True  # start the output bias at the log unigram: the model need not learn the frequencies
     valid_fraction: float = 0.1  # held-out documents (whole articles: no sentence leaks across)
     eval_blocks: int = 256  # drawn round-robin across the held-out articles, so no single article dominates
     eval_every: int = 400
@@ -58,8 +58,9 @@ MLM_PRESETS: dict[str, MLMPreset] = {
     "smoke": MLMPreset(max_sentences=3000, vocab_size=1500, block_len=32, d_model=64, n_heads=2, steps=40,
                        batch_size=16, lr=2e-3, eval_every=0, eval_blocks=64, expected_accuracy=0.01,
                        expected_minutes=0.3, expected=_expected(0.01, 0.3, "a plumbing check: far too short to learn")),
-    "cpu": MLMPreset(expected_accuracy=0.06, expected_minutes=2.6,
-                     expected=_expected(0.06, 2.6, "measured on an idle 2-core CPU")),
+    "cpu": MLMPreset(expected_accuracy=0.22, expected_minutes=3.1,
+                     expected=_expected(0.22, 3.1, "measured on a 2-core CPU over seeds 0-2: 0.219 ± 0.002, counting "
+                                                   "the neighbours 0.210")),
     "gpu": MLMPreset(vocab_size=8000, block_len=128, d_model=256, n_layers=4, n_heads=4, dropout=0.1, steps=3000,
                      batch_size=128, lr=1e-3, eval_every=500, expected_accuracy=0.40, expected_minutes=2.0,
                      expected=_expected(0.40, 2.0, "target, not measured")),
